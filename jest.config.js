@@ -1,0 +1,13 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],
+  },
+  setupFiles: ['reflect-metadata'],
+  testTimeout: 60000,
+  // Each test file gets its own database; two workers keep the 2-core machine busy without thrashing.
+  maxWorkers: 2,
+};
