@@ -1,0 +1,5 @@
+import { Initial1795754253700 } from './1795754253700-Initial';
+
+// Every migration, in order. `npm run migration:generate migrations/Name` writes a new file;
+// add its class here. Landed migrations are never edited.
+export const MIGRATIONS = [Initial1795754253700];

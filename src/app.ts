@@ -1,0 +1,180 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DataSource } from 'typeorm';
+import type { Config } from './config';
+import { createDataSource } from './db/data-source';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded';
+import { AlertResolver } from './modules/alerts/alert.resolver';
+import { AlertService } from './modules/alerts/alert.service';
+import { LocalEventBus, type EventBus } from './modules/alerts/event-bus';
+import { WebhookService } from './modules/alerts/webhook.service';
+import { WebhookWorker } from './modules/alerts/webhook.worker';
+import { BudgetResolver } from './modules/budgets/budget.resolver';
+import { BudgetService } from './modules/budgets/budget.service';
+import { MetricsPublisher } from './modules/budgets/metrics.publisher';
+import { ReservationService } from './modules/budgets/reservation.service';
+import { CompletionResolver } from './modules/completions/completion.resolver';
+import { CompletionService } from './modules/completions/completion.service';
+import { IdempotencyService } from './modules/completions/idempotency.service';
+import { AuthService } from './modules/projects/auth.service';
+import { ProjectResolver } from './modules/projects/project.resolver';
+import { ProjectService } from './modules/projects/project.service';
+import { CatalogService } from './modules/providers/catalog.service';
+import { ProviderResolver } from './modules/providers/provider.resolver';
+import { UpstreamClient } from './modules/providers/upstream.client';
+import { RouterService } from './modules/routing/router.service';
+import { UsageResolver } from './modules/usage/usage.resolver';
+import { UsageService } from './modules/usage/usage.service';
+import { seedDemo, type SeededDemo } from './seed';
+import { startHttpServer } from './server/http';
+import { createSchema } from './server/schema';
+import { createLogger, type Logger } from './shared/logger';
+import { SecretBox } from './shared/secret-box';
+
+export interface App {
+  url: string;
+  wsUrl: string;
+  port: number;
+  db: DataSource;
+  log: Logger;
+  services: Services;
+  /** Set when this start seeded the demo project (first start on an empty database). */
+  demo: SeededDemo | null;
+  /** Graceful: stop taking work, finish and settle in-flight calls, close subscriptions, then close the DB. */
+  close(): Promise<void>;
+}
+
+export type Services = ReturnType<typeof buildServices>;
+
+/** The composition root: builds every service once and hands them to the resolvers. */
+function buildServices(config: Config, db: DataSource, log: Logger, secrets: SecretBox, bus: EventBus) {
+  const auth = new AuthService(db, config.operatorKey);
+  const projects = new ProjectService(db, auth);
+  const catalog = new CatalogService(db, secrets);
+  const budgets = new BudgetService(db);
+  const reservations = new ReservationService(db, config.reservationTtlMs);
+  const usage = new UsageService(db);
+  const webhooks = new WebhookService(db, secrets);
+  const worker = new WebhookWorker(db, webhooks, log, config.webhookPollMs, config.webhookBackoffMs);
+  const alerts = new AlertService(db, webhooks);
+  const metrics = new MetricsPublisher(bus, config.metricsCoalesceMs, log);
+  const completions = new CompletionService({
+    db,
+    config,
+    log,
+    catalog,
+    router: new RouterService(),
+    reservations,
+    upstream: new UpstreamClient(catalog),
+    usage,
+    alerts,
+    idempotency: new IdempotencyService(db),
+    metrics,
+    bus,
+    webhooks: worker,
+  });
+  return { auth, projects, catalog, budgets, reservations, usage, webhooks, worker, alerts, metrics, completions, bus };
+}
+
+export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
+  let embedded: EmbeddedDatabase | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedDatabase(path.join(config.dataDir, 'pgdata'), config.dbPoolSize);
+    url = embedded.url;
+  }
+  const db = createDataSource(url, config.dbPoolSize);
+  try {
+    await db.initialize();
+    await migrate(db, embedded === undefined);
+  } catch (error) {
+    if (db.isInitialized) await db.destroy();
+    await embedded?.stop();
+    throw error;
+  }
+
+  const secrets = new SecretBox(config.secretKey ?? localSecretKey(config, log));
+  const bus = new LocalEventBus();
+  const services = buildServices(config, db, log, secrets, bus);
+  const demo = config.seedDemo ? await seedDemo(db, services.projects, services.catalog) : null;
+
+  const schema = await createSchema(
+    [
+      new ProjectResolver(services.projects),
+      new ProviderResolver(services.catalog),
+      new BudgetResolver(services.budgets),
+      new UsageResolver(services.usage),
+      new AlertResolver(db, services.alerts, services.webhooks, services.worker),
+      new CompletionResolver(services.completions),
+    ],
+    bus,
+  );
+  let accepting = true;
+  const http = await startHttpServer({ config, log, db, schema, auth: services.auth, isReady: () => accepting });
+  services.worker.start();
+  const sweeper = setInterval(() => {
+    services.reservations
+      .sweep()
+      .then((n) => n > 0 && log.info({ released: n }, 'released expired reservations'))
+      .catch((error: unknown) => log.warn({ err: error }, 'reservation sweep failed'));
+    db.query(`DELETE FROM idempotency_records WHERE expires_at < now()`).catch(() => undefined);
+  }, config.sweepIntervalMs);
+  sweeper.unref();
+
+  const address = http.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}/graphql`,
+    wsUrl: `ws://${host}:${port}/graphql`,
+    port,
+    db,
+    log,
+    services,
+    demo,
+    close() {
+      closing ??= (async () => {
+        accepting = false;
+        clearInterval(sweeper);
+        await http.close();
+        await services.completions.idle();
+        services.metrics.flush();
+        await services.worker.stop();
+        await bus.close();
+        await db.destroy();
+        await embedded?.stop();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Runs pending migrations; on a shared server, under an advisory lock so instances take turns. */
+async function migrate(db: DataSource, shared: boolean): Promise<void> {
+  if (!shared) {
+    await db.runMigrations({ transaction: 'all' });
+    return;
+  }
+  const runner = db.createQueryRunner();
+  try {
+    await runner.query('SELECT pg_advisory_lock(7411001)');
+    await db.runMigrations({ transaction: 'all' });
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock(7411001)').catch(() => undefined);
+    await runner.release();
+  }
+}
+
+/** With no TOLLGATE_SECRET_KEY, a key kept in the data folder (fine for one instance). */
+function localSecretKey(config: Config, log: Logger): string {
+  const file = path.join(config.dataDir, 'secret.key');
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const key = SecretBox.generateKey();
+  fs.writeFileSync(file, key, { mode: 0o600 });
+  if (config.databaseUrl) {
+    log.warn({ file }, 'TOLLGATE_SECRET_KEY is not set: generated a local key; set it when several instances share the database');
+  }
+  return key;
+}

@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { startApp } from './app';
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './shared/logger';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`Configuration error: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  const app = await startApp(config, log);
+  log.info({ url: app.url, database: config.databaseUrl ? 'postgres' : `embedded (${config.dataDir})` }, 'Tollgate is listening');
+  if (app.demo) printDemo(app.url, app.demo.adminKey);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight calls');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function printDemo(url: string, key: string): void {
+  const body = JSON.stringify({
+    query:
+      'mutation($input: ChatCompletionInput!) { createChatCompletion(input: $input) { content model cost usage { totalTokens } } }',
+    variables: { input: { messages: [{ role: 'user', content: 'Hello, Tollgate!' }] } },
+  });
+  process.stdout.write(
+    [
+      '',
+      'First start: seeded the demo project (simulated provider, four reference models, $5/day and $50/month budgets).',
+      'Its ADMIN key is shown this once:',
+      '',
+      `  export TG_KEY=${key}`,
+      '',
+      'Make a completion:',
+      '',
+      `  curl -s ${url} -H "authorization: Bearer $TG_KEY" -H 'content-type: application/json' \\`,
+      `    -d '${body}'`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error('Tollgate failed to start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});

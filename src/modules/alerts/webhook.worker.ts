@@ -1,0 +1,129 @@
+import { request } from 'undici';
+import { In, type DataSource } from 'typeorm';
+import type { Logger } from '../../shared/logger';
+import { WebhookEndpoint } from './webhook-endpoint.entity';
+import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookService } from './webhook.service';
+
+const BATCH = 20;
+const LEASE_SECONDS = 60;
+const TIMEOUT_MS = 10_000;
+const MAX_ATTEMPTS = 12;
+
+interface DueRow {
+  id: string;
+  endpoint_id: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+}
+
+/**
+ * Delivers the webhook outbox: claims due rows with a lease (SKIP LOCKED, so several instances
+ * share the work), posts each signed body, and reschedules failures with exponential backoff.
+ * It never runs on a completion's path.
+ */
+export class WebhookWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly webhooks: WebhookService,
+    private readonly log: Logger,
+    private readonly pollMs: number,
+    private readonly backoffMs: number,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Runs a round soon (after an alert was queued). */
+  nudge(): void {
+    if (!this.stopped && !this.running) this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.round()
+        .then(() => undefined)
+        .catch((error: unknown) => this.log.warn({ err: error }, 'webhook round failed'))
+        .finally(() => {
+          this.running = undefined;
+          if (!this.stopped) this.schedule(this.pollMs);
+        });
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** One pass over the due deliveries; returns how many it attempted. */
+  async round(): Promise<number> {
+    const [due]: DueRow[][] = await this.db.query(
+      `UPDATE webhook_deliveries d SET next_attempt_at = now() + interval '${LEASE_SECONDS} seconds'
+        WHERE d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'PENDING' AND next_attempt_at <= now()
+                        ORDER BY next_attempt_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+        RETURNING d.id, d.endpoint_id, d.payload, d.attempts`,
+    );
+    if (due.length === 0) return 0;
+    const ids = [...new Set(due.map((d) => d.endpoint_id))];
+    const found = await this.db.getRepository(WebhookEndpoint).find({ where: { id: In(ids) } });
+    const endpoints = new Map(found.map((e) => [e.id, e]));
+    await Promise.all(due.map((row) => this.deliver(row, endpoints.get(row.endpoint_id))));
+    return due.length;
+  }
+
+  private async deliver(row: DueRow, endpoint: WebhookEndpoint | undefined): Promise<void> {
+    const attempts = row.attempts + 1;
+    if (!endpoint) return;
+    const body = JSON.stringify(row.payload);
+    const timestamp = Math.floor(Date.now() / 1000).toString();
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const response = await request(endpoint.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Tollgate-Webhook/1',
+          [TIMESTAMP_HEADER]: timestamp,
+          [SIGNATURE_HEADER]: sign(this.webhooks.openSecret(endpoint), timestamp, body),
+          'x-tollgate-delivery': row.id,
+        },
+        body,
+        headersTimeout: TIMEOUT_MS,
+        bodyTimeout: TIMEOUT_MS,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+      status = response.statusCode;
+      await response.body.dump();
+      if (status >= 300) error = `receiver answered ${status}`;
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+    }
+    if (error === null) {
+      await this.db.query(
+        `UPDATE webhook_deliveries SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
+                last_error = NULL, delivered_at = now() WHERE id = $1`,
+        [row.id, attempts, status],
+      );
+      return;
+    }
+    const backoffSeconds = Math.min(3600, (this.backoffMs * 2 ** (attempts - 1)) / 1000);
+    await this.db.query(
+      `UPDATE webhook_deliveries SET attempts = $2, last_status_code = $3, last_error = $4,
+              status = CASE WHEN $2 >= ${MAX_ATTEMPTS} THEN 'FAILED' ELSE 'PENDING' END,
+              next_attempt_at = now() + make_interval(secs => $5)
+        WHERE id = $1`,
+      [row.id, attempts, status, error.slice(0, 1000), backoffSeconds],
+    );
+    this.log.info({ delivery: row.id, attempts, error }, 'webhook delivery failed; will retry');
+  }
+}

@@ -1,0 +1,127 @@
+import type { DataSource } from 'typeorm';
+import { BadInputError, NotFoundError } from '../../shared/errors';
+import { formatUsd, maxPico, parseUsd, ratio, type Pico } from '../../shared/money';
+import { ApiKey } from '../projects/api-key.entity';
+import { Budget, DEFAULT_THRESHOLDS, type BudgetPeriod, type BudgetPolicy } from './budget.entity';
+import { isValidTimeZone, windowAt, type Window } from './period';
+import { project, type Projection } from './projection';
+
+export interface BudgetInput {
+  apiKeyId?: string | null;
+  period: BudgetPeriod;
+  limitUsd: string;
+  timeZone?: string | null;
+  thresholds?: number[] | null;
+  policy?: BudgetPolicy | null;
+}
+
+export interface BudgetStatus {
+  budget: Budget;
+  window: Window;
+  spent: Pico;
+  reserved: Pico;
+  remaining: Pico;
+  utilization: number;
+  promptTokens: number;
+  completionTokens: number;
+  requests: number;
+  projection: Projection;
+}
+
+export class BudgetService {
+  constructor(private readonly db: DataSource) {}
+
+  async create(projectId: string, input: BudgetInput): Promise<Budget> {
+    const repo = this.db.getRepository(Budget);
+    if (input.apiKeyId && !(await this.db.getRepository(ApiKey).exists({ where: { id: input.apiKeyId, projectId } }))) {
+      throw new BadInputError('apiKeyId is not a key of this project', 'apiKeyId');
+    }
+    return repo.save(repo.create({ projectId, apiKeyId: input.apiKeyId ?? null, ...checkBudget(input) }));
+  }
+
+  async update(projectId: string, id: string, input: Partial<BudgetInput>): Promise<Budget> {
+    const repo = this.db.getRepository(Budget);
+    const budget = await repo.findOne({ where: { id, projectId } });
+    if (!budget) throw new NotFoundError('Budget');
+    const merged = checkBudget({
+      period: input.period ?? budget.period,
+      limitUsd: input.limitUsd ?? formatUsd(budget.limitUsd),
+      timeZone: input.timeZone ?? budget.timeZone,
+      thresholds: input.thresholds ?? budget.thresholds,
+      policy: input.policy ?? budget.policy,
+    });
+    return repo.save({ ...budget, ...merged });
+  }
+
+  async delete(projectId: string, id: string): Promise<boolean> {
+    const result = await this.db.getRepository(Budget).delete({ id, projectId });
+    if (!result.affected) throw new NotFoundError('Budget');
+    return true;
+  }
+
+  list(projectId: string, apiKeyId?: string | null): Promise<Budget[]> {
+    return this.db.getRepository(Budget).find({
+      where: apiKeyId === undefined ? { projectId } : { projectId, apiKeyId: apiKeyId ?? undefined },
+      order: { createdAt: 'ASC' },
+    });
+  }
+
+  /** Current-window status of each budget of a project (one query for all counters). */
+  async statuses(projectId: string, now = new Date(), budgetId?: string): Promise<BudgetStatus[]> {
+    const budgets = (await this.list(projectId)).filter((b) => !budgetId || b.id === budgetId);
+    if (budgetId && budgets.length === 0) throw new NotFoundError('Budget');
+    if (budgets.length === 0) return [];
+    const windows = budgets.map((b) => windowAt(now, b.period, b.timeZone));
+    const rows: {
+      budget_id: string;
+      spent: string;
+      reserved: string;
+      prompt_tokens: string;
+      completion_tokens: string;
+      requests: number;
+    }[] = await this.db.query(
+      `SELECT c.budget_id, c.spent, c.reserved, c.prompt_tokens, c.completion_tokens, c.requests
+         FROM budget_counters c JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(budget_id, period_start)
+           ON c.budget_id = w.budget_id AND c.period_start = w.period_start`,
+      [budgets.map((b) => b.id), windows.map((w) => w.start.toISOString())],
+    );
+    const byBudget = new Map(rows.map((r) => [r.budget_id, r]));
+    return budgets.map((budget, i) => {
+      const row = byBudget.get(budget.id);
+      const spent = row ? parseUsd(row.spent) : 0n;
+      const reserved = row ? parseUsd(row.reserved) : 0n;
+      return {
+        budget,
+        window: windows[i],
+        spent,
+        reserved,
+        remaining: maxPico(budget.limitUsd - spent - reserved, 0n),
+        utilization: ratio(spent, budget.limitUsd),
+        promptTokens: row ? Number(row.prompt_tokens) : 0,
+        completionTokens: row ? Number(row.completion_tokens) : 0,
+        requests: row?.requests ?? 0,
+        projection: project(spent, windows[i], now),
+      };
+    });
+  }
+}
+
+function checkBudget(input: BudgetInput): Pick<Budget, 'period' | 'limitUsd' | 'timeZone' | 'thresholds' | 'policy'> {
+  if (input.period !== 'DAILY' && input.period !== 'MONTHLY') throw new BadInputError('Unknown period', 'period');
+  let limit: Pico;
+  try {
+    limit = parseUsd(input.limitUsd);
+  } catch {
+    throw new BadInputError('limitUsd must be a decimal USD amount', 'limitUsd');
+  }
+  if (limit <= 0n) throw new BadInputError('limitUsd must be positive', 'limitUsd');
+  const timeZone = input.timeZone?.trim() || 'UTC';
+  if (!isValidTimeZone(timeZone)) throw new BadInputError(`Unknown time zone "${timeZone}"`, 'timeZone');
+  const thresholds = [...new Set(input.thresholds ?? DEFAULT_THRESHOLDS)].sort((a, b) => a - b);
+  if (thresholds.some((t) => !(t > 0 && t <= 1))) {
+    throw new BadInputError('thresholds must be within (0, 1]', 'thresholds');
+  }
+  const policy = input.policy ?? 'REJECT';
+  if (policy !== 'REJECT' && policy !== 'DOWNGRADE') throw new BadInputError('Unknown policy', 'policy');
+  return { period: input.period, limitUsd: limit, timeZone, thresholds, policy };
+}

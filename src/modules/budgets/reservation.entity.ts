@@ -1,0 +1,47 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { moneyTransformer } from '../../db/columns';
+import type { Pico } from '../../shared/money';
+
+export type ReservationStatus = 'ACTIVE' | 'SETTLED' | 'RELEASED';
+
+/** One budget counter a reservation holds money on (amount as a decimal USD string). */
+export interface ReservationHold {
+  budgetId: string;
+  periodStart: string;
+  amount: string;
+}
+
+/** The worst-case cost of one call in flight, held on every budget that applies until settle or release. */
+@Entity('reservations')
+@Index(['status', 'expiresAt'])
+export class Reservation {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ type: 'uuid' })
+  projectId!: string;
+
+  @Column({ type: 'uuid', nullable: true })
+  apiKeyId!: string | null;
+
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  requestId!: string | null;
+
+  @Column({ type: 'numeric', precision: 30, scale: 12, transformer: moneyTransformer })
+  amount!: Pico;
+
+  @Column({ type: 'jsonb' })
+  holds!: ReservationHold[];
+
+  @Column({ type: 'varchar', length: 16, default: 'ACTIVE' })
+  status!: ReservationStatus;
+
+  @Column({ type: 'timestamptz' })
+  expiresAt!: Date;
+
+  @CreateDateColumn({ type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  closedAt!: Date | null;
+}

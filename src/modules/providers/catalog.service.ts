@@ -1,0 +1,178 @@
+import type { DataSource } from 'typeorm';
+import { BadInputError, NotFoundError } from '../../shared/errors';
+import { isValidPrice, parseUsd, type Pico } from '../../shared/money';
+import type { SecretBox } from '../../shared/secret-box';
+import { checkName } from '../projects/project.service';
+import { Model, TIERS, type Tier } from './model.entity';
+import { Provider, type ProviderKind, type SimulationSettings, type UpstreamKeyRef } from './provider.entity';
+
+export interface ProviderInput {
+  name: string;
+  kind: ProviderKind;
+  baseUrl?: string | null;
+  /** Each either `env:NAME` (read from the environment at call time) or a literal key, sealed at rest. */
+  upstreamKeys?: string[];
+  requestsPerMinute?: number;
+  maxConcurrency?: number;
+  timeoutMs?: number;
+  simulation?: Partial<SimulationSettings> | null;
+}
+
+export interface ModelInput {
+  name: string;
+  provider: string;
+  upstreamName?: string | null;
+  promptPrice: string;
+  completionPrice: string;
+  tiers?: Tier[];
+  enabled?: boolean;
+}
+
+/** A project's providers and models, as the request path reads them (cached). */
+export interface Catalog {
+  providers: Map<string, Provider>;
+  models: Map<string, Model>;
+}
+
+export const DEFAULT_SIMULATION: SimulationSettings = { latencyMs: 0, failureRate: 0, chunkDelayMs: 0 };
+const CACHE_TTL_MS = 5_000;
+
+export class CatalogService {
+  private readonly cache = new Map<string, { catalog: Promise<Catalog>; expires: number }>();
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly secrets: SecretBox,
+  ) {}
+
+  /** The project's catalog; cached for a few seconds, evicted at once on a change made here. */
+  catalog(projectId: string): Promise<Catalog> {
+    const now = Date.now();
+    const hit = this.cache.get(projectId);
+    if (hit && hit.expires > now) return hit.catalog;
+    const catalog = this.load(projectId);
+    this.cache.set(projectId, { catalog, expires: now + CACHE_TTL_MS });
+    catalog.catch(() => this.cache.delete(projectId));
+    return catalog;
+  }
+
+  async listProviders(projectId: string): Promise<Provider[]> {
+    return [...(await this.catalog(projectId)).providers.values()];
+  }
+
+  async listModels(projectId: string): Promise<Model[]> {
+    return [...(await this.catalog(projectId)).models.values()];
+  }
+
+  async createProvider(projectId: string, input: ProviderInput): Promise<Provider> {
+    const repo = this.db.getRepository(Provider);
+    const name = checkName(input.name, 'name', 100);
+    if (await repo.exists({ where: { projectId, name } })) {
+      throw new BadInputError(`A provider named "${name}" already exists`, 'name');
+    }
+    const provider = await repo.save(repo.create({ projectId, ...this.checkProvider(input), name }));
+    this.cache.delete(projectId);
+    return provider;
+  }
+
+  async upsertModel(projectId: string, input: ModelInput): Promise<Model> {
+    const name = checkName(input.name, 'name');
+    const provider = await this.db.getRepository(Provider).findOne({ where: { projectId, name: input.provider } });
+    if (!provider) throw new BadInputError(`Unknown provider "${input.provider}"`, 'provider');
+    const tiers = input.tiers ?? [];
+    if (tiers.some((t) => !TIERS.includes(t))) throw new BadInputError('Unknown tier', 'tiers');
+    const repo = this.db.getRepository(Model);
+    const existing = await repo.findOne({ where: { projectId, name } });
+    const model = await repo.save({
+      ...(existing ?? repo.create({ projectId, name })),
+      providerId: provider.id,
+      upstreamName: input.upstreamName?.trim() || existing?.upstreamName || name,
+      promptPrice: checkPrice(input.promptPrice, 'promptPrice'),
+      completionPrice: checkPrice(input.completionPrice, 'completionPrice'),
+      tiers: [...new Set(tiers)],
+      enabled: input.enabled ?? existing?.enabled ?? true,
+    });
+    this.cache.delete(projectId);
+    return model;
+  }
+
+  async deleteModel(projectId: string, name: string): Promise<boolean> {
+    const result = await this.db.getRepository(Model).delete({ projectId, name });
+    this.cache.delete(projectId);
+    if (!result.affected) throw new NotFoundError('Model');
+    return true;
+  }
+
+  /** The plaintext upstream keys of a provider, in rotation order. Never leaves the server. */
+  upstreamKeys(provider: Provider): string[] {
+    return provider.upstreamKeys
+      .map((ref) => ('env' in ref ? process.env[ref.env] : this.secrets.open(ref.encrypted)))
+      .filter((key): key is string => typeof key === 'string' && key.length > 0);
+  }
+
+  /** Where each key comes from, safe to show: env names, or "sealed #n". */
+  static describeKeys(refs: UpstreamKeyRef[]): string[] {
+    return refs.map((ref, i) => ('env' in ref ? `env:${ref.env}` : `sealed #${i + 1}`));
+  }
+
+  private checkProvider(input: ProviderInput): Omit<Provider, 'id' | 'projectId' | 'name' | 'createdAt'> {
+    const kind = input.kind;
+    let baseUrl: string | null = null;
+    if (kind === 'OPENAI_COMPATIBLE') {
+      baseUrl = (input.baseUrl ?? '').trim().replace(/\/+$/, '');
+      if (!/^https?:\/\/[^\s]+$/.test(baseUrl)) throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
+    }
+    const upstreamKeys: UpstreamKeyRef[] = (input.upstreamKeys ?? []).map((key) => {
+      const value = key.trim();
+      if (!value) throw new BadInputError('An upstream key is empty', 'upstreamKeys');
+      const env = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(value);
+      return env ? { env: env[1] } : { encrypted: this.secrets.seal(value) };
+    });
+    const simulation =
+      kind === 'SIMULATED' ? { ...DEFAULT_SIMULATION, ...(input.simulation ?? {}) } : null;
+    if (simulation) {
+      if (!(simulation.failureRate >= 0 && simulation.failureRate <= 1)) {
+        throw new BadInputError('simulation.failureRate must be within [0, 1]', 'simulation');
+      }
+      if (!(simulation.latencyMs >= 0) || !(simulation.chunkDelayMs >= 0)) {
+        throw new BadInputError('simulation delays must not be negative', 'simulation');
+      }
+    }
+    return {
+      kind,
+      baseUrl,
+      upstreamKeys,
+      requestsPerMinute: positive(input.requestsPerMinute ?? 1000, 'requestsPerMinute'),
+      maxConcurrency: positive(input.maxConcurrency ?? 64, 'maxConcurrency'),
+      timeoutMs: positive(input.timeoutMs ?? 30_000, 'timeoutMs'),
+      simulation,
+    };
+  }
+
+  private async load(projectId: string): Promise<Catalog> {
+    const [providers, models] = await Promise.all([
+      this.db.getRepository(Provider).find({ where: { projectId } }),
+      this.db.getRepository(Model).find({ where: { projectId }, order: { name: 'ASC' } }),
+    ]);
+    return {
+      providers: new Map(providers.map((p) => [p.id, p])),
+      models: new Map(models.map((m) => [m.name, m])),
+    };
+  }
+}
+
+function checkPrice(value: string, field: string): Pico {
+  let price: Pico;
+  try {
+    price = parseUsd(value);
+  } catch {
+    throw new BadInputError(`${field} must be a decimal USD amount per million tokens`, field);
+  }
+  if (!isValidPrice(price)) throw new BadInputError(`${field} must be >= 0 with at most 6 decimals`, field);
+  return price;
+}
+
+function positive(value: number, field: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new BadInputError(`${field} must be a positive integer`, field);
+  return value;
+}

@@ -1,0 +1,57 @@
+import { Column, CreateDateColumn, Entity, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Project } from '../projects/project.entity';
+
+export type ProviderKind = 'SIMULATED' | 'OPENAI_COMPATIBLE';
+
+/** Where an upstream key comes from: an environment variable, or a value encrypted with the server key. */
+export type UpstreamKeyRef = { env: string } | { encrypted: string };
+
+export interface SimulationSettings {
+  /** Fixed latency added to every call, in milliseconds. */
+  latencyMs: number;
+  /** Probability in [0, 1] that a call fails with a 503. */
+  failureRate: number;
+  /** Delay between streamed chunks, in milliseconds. */
+  chunkDelayMs: number;
+}
+
+@Entity('providers')
+@Unique(['projectId', 'name'])
+export class Provider {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ type: 'uuid' })
+  projectId!: string;
+
+  @ManyToOne(() => Project, { onDelete: 'CASCADE' })
+  project?: Project;
+
+  @Column({ type: 'varchar', length: 100 })
+  name!: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  kind!: ProviderKind;
+
+  @Column({ type: 'varchar', length: 2000, nullable: true })
+  baseUrl!: string | null;
+
+  /** Never returned by any query. */
+  @Column({ type: 'jsonb', default: () => "'[]'" })
+  upstreamKeys!: UpstreamKeyRef[];
+
+  @Column({ type: 'integer', default: 1000 })
+  requestsPerMinute!: number;
+
+  @Column({ type: 'integer', default: 64 })
+  maxConcurrency!: number;
+
+  @Column({ type: 'integer', default: 30000 })
+  timeoutMs!: number;
+
+  @Column({ type: 'jsonb', nullable: true })
+  simulation!: SimulationSettings | null;
+
+  @CreateDateColumn({ type: 'timestamptz' })
+  createdAt!: Date;
+}

@@ -1,0 +1,83 @@
+import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { USDScalar } from '../../server/scalars';
+import type { Pico } from '../../shared/money';
+
+export enum ProviderKindEnum {
+  SIMULATED = 'SIMULATED',
+  OPENAI_COMPATIBLE = 'OPENAI_COMPATIBLE',
+}
+registerEnumType(ProviderKindEnum, { name: 'ProviderKind' });
+
+export enum TierEnum {
+  SIMPLE = 'SIMPLE',
+  MODERATE = 'MODERATE',
+  COMPLEX = 'COMPLEX',
+}
+registerEnumType(TierEnum, { name: 'Tier', description: 'Request complexity tier used by the router.' });
+
+@ObjectType('Simulation')
+export class SimulationType {
+  @Field(() => Int) latencyMs!: number;
+  @Field(() => Float) failureRate!: number;
+  @Field(() => Int) chunkDelayMs!: number;
+}
+
+@ObjectType('Provider', { description: 'An upstream. Its keys are never returned, only where they come from.' })
+export class ProviderType {
+  @Field(() => ID) id!: string;
+  @Field() name!: string;
+  @Field(() => ProviderKindEnum) kind!: ProviderKindEnum;
+  @Field(() => String, { nullable: true }) baseUrl!: string | null;
+  @Field(() => [String], { description: 'env:NAME for keys read from the environment, "sealed #n" for keys encrypted at rest.' })
+  keySources!: string[];
+  @Field(() => Int) requestsPerMinute!: number;
+  @Field(() => Int) maxConcurrency!: number;
+  @Field(() => Int) timeoutMs!: number;
+  @Field(() => SimulationType, { nullable: true }) simulation!: SimulationType | null;
+}
+
+@ObjectType('Model')
+export class ModelType {
+  @Field(() => ID) id!: string;
+  @Field() name!: string;
+  @Field() upstreamName!: string;
+  @Field() provider!: string;
+  @Field(() => USDScalar, { description: 'USD per million prompt tokens.' }) promptPrice!: Pico;
+  @Field(() => USDScalar, { description: 'USD per million completion tokens.' }) completionPrice!: Pico;
+  @Field(() => [TierEnum]) tiers!: TierEnum[];
+  @Field() enabled!: boolean;
+}
+
+@InputType()
+export class SimulationInput {
+  @Field(() => Int, { nullable: true }) latencyMs?: number;
+  @Field(() => Float, { nullable: true }) failureRate?: number;
+  @Field(() => Int, { nullable: true }) chunkDelayMs?: number;
+}
+
+@InputType()
+export class CreateProviderInput {
+  @Field() name!: string;
+  @Field(() => ProviderKindEnum) kind!: ProviderKindEnum;
+  @Field(() => String, { nullable: true }) baseUrl?: string | null;
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Each "env:NAME" (read from the environment) or a literal key (encrypted at rest).',
+  })
+  upstreamKeys?: string[];
+  @Field(() => Int, { nullable: true }) requestsPerMinute?: number;
+  @Field(() => Int, { nullable: true }) maxConcurrency?: number;
+  @Field(() => Int, { nullable: true }) timeoutMs?: number;
+  @Field(() => SimulationInput, { nullable: true }) simulation?: SimulationInput | null;
+}
+
+@InputType()
+export class ModelInput {
+  @Field() name!: string;
+  @Field({ description: 'Provider name.' }) provider!: string;
+  @Field(() => String, { nullable: true }) upstreamName?: string | null;
+  @Field({ description: 'USD per million prompt tokens, e.g. "0.14".' }) promptPrice!: string;
+  @Field({ description: 'USD per million completion tokens, e.g. "0.42".' }) completionPrice!: string;
+  @Field(() => [TierEnum], { nullable: true }) tiers?: TierEnum[];
+  @Field(() => Boolean, { nullable: true }) enabled?: boolean;
+}

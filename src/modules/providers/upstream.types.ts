@@ -1,0 +1,83 @@
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
+export const CHAT_ROLES: readonly ChatRole[] = ['system', 'user', 'assistant', 'tool'];
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+  name?: string | null;
+}
+
+export interface UpstreamRequest {
+  /** The model name the upstream knows. */
+  model: string;
+  messages: ChatMessage[];
+  maxTokens: number;
+  temperature?: number | null;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface UpstreamReply {
+  content: string;
+  finishReason: string;
+  /** The model the upstream says served the call (may differ from the one asked). */
+  model: string;
+  /** Null when the upstream sent no usage; the caller counts with the tokenizer then. */
+  usage: UpstreamUsage | null;
+}
+
+/** One upstream call on one key; retries, rotation and limits live around it, not in it. */
+export interface UpstreamTransport {
+  complete(request: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply>;
+}
+
+/** An upstream answered with an HTTP error. */
+export class UpstreamHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UpstreamHttpError';
+  }
+}
+
+/** The upstream did not answer in time, or the connection failed. */
+export class UpstreamNetworkError extends Error {
+  constructor(
+    readonly reason: 'timeout' | 'connection',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UpstreamNetworkError';
+  }
+}
+
+/** The upstream answered 200 with something that is not a usable completion. */
+export class UpstreamProtocolError extends Error {
+  override name = 'UpstreamProtocolError';
+}
+
+/** Reads `Retry-After` (seconds or HTTP date) and `retry-after-ms`; undefined when absent or bad. */
+export function parseRetryAfter(
+  headers: Record<string, string | string[] | undefined>,
+  now = Date.now(),
+): number | undefined {
+  const first = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const ms = first('retry-after-ms');
+  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.ceil(Number(ms));
+  const value = first('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,156 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { BadInputError } from '../../shared/errors';
+import { formatUsd, parseUsd, type Pico } from '../../shared/money';
+import type { UsageOutcome, UsageRecord } from './usage-record.entity';
+
+export type UsageGroupBy = 'MODEL' | 'DAY' | 'API_KEY' | 'ROUTE';
+
+export interface NewUsageRecord {
+  projectId: string;
+  apiKeyId: string | null;
+  requestId: string;
+  modelRequested: string;
+  modelServed: string;
+  provider: string;
+  routeTier: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  cost: Pico;
+  priced: boolean;
+  gatewayLatencyMs: number;
+  upstreamLatencyMs: number;
+  attempts: number;
+  outcome: UsageOutcome;
+  errorCode: string | null;
+  fallbacks: string[];
+  downgraded: boolean;
+}
+
+export interface UsageGroup {
+  key: string;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cost: Pico;
+}
+
+export interface UsageRange {
+  from: Date;
+  to: Date;
+  groupBy: UsageGroupBy;
+  apiKeyId?: string | null;
+}
+
+const GROUP_SQL: Record<UsageGroupBy, string> = {
+  MODEL: 'model_served',
+  DAY: "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+  API_KEY: "coalesce(api_key_id::text, '')",
+  ROUTE: "coalesce(route_tier, 'EXPLICIT') || ':' || model_served",
+};
+
+/** The ledger: append-only usage records and the reports read from them. */
+export class UsageService {
+  constructor(private readonly db: DataSource) {}
+
+  async insert(em: EntityManager, r: NewUsageRecord): Promise<{ id: string; createdAt: Date }> {
+    const rows: { id: string; created_at: Date }[] = await em.query(
+      `INSERT INTO usage_records (project_id, api_key_id, request_id, model_requested, model_served, provider,
+         route_tier, prompt_tokens, completion_tokens, total_tokens, cost, priced, gateway_latency_ms,
+         upstream_latency_ms, attempts, outcome, error_code, fallbacks, downgraded)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) RETURNING id, created_at`,
+      [
+        r.projectId,
+        r.apiKeyId,
+        r.requestId,
+        r.modelRequested,
+        r.modelServed,
+        r.provider,
+        r.routeTier,
+        r.promptTokens,
+        r.completionTokens,
+        r.promptTokens + r.completionTokens,
+        formatUsd(r.cost),
+        r.priced,
+        r.gatewayLatencyMs,
+        r.upstreamLatencyMs,
+        r.attempts,
+        r.outcome,
+        r.errorCode,
+        JSON.stringify(r.fallbacks),
+        r.downgraded,
+      ],
+    );
+    return { id: rows[0].id, createdAt: rows[0].created_at };
+  }
+
+  async totals(projectId: string, range: UsageRange): Promise<UsageGroup[]> {
+    checkRange(range.from, range.to);
+    const group = GROUP_SQL[range.groupBy];
+    const rows: {
+      key: string;
+      requests: string;
+      prompt_tokens: string;
+      completion_tokens: string;
+      cost: string;
+    }[] = await this.db.query(
+      `SELECT ${group} AS key, count(*) AS requests, sum(prompt_tokens) AS prompt_tokens,
+              sum(completion_tokens) AS completion_tokens, sum(cost) AS cost
+         FROM usage_records
+        WHERE project_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4::uuid IS NULL OR api_key_id = $4)
+        GROUP BY 1 ORDER BY 1`,
+      [projectId, range.from, range.to, range.apiKeyId ?? null],
+    );
+    return rows.map((r) => ({
+      key: r.key,
+      requests: Number(r.requests),
+      promptTokens: Number(r.prompt_tokens),
+      completionTokens: Number(r.completion_tokens),
+      totalTokens: Number(r.prompt_tokens) + Number(r.completion_tokens),
+      cost: parseUsd(r.cost),
+    }));
+  }
+
+  /** Newest first, keyset-paged by (created_at, id). */
+  async page(
+    projectId: string,
+    first: number,
+    after: string | null | undefined,
+    apiKeyId?: string | null,
+  ): Promise<{ records: UsageRecord[]; hasNextPage: boolean }> {
+    if (!Number.isInteger(first) || first < 1 || first > 500) throw new BadInputError('first must be 1 to 500', 'first');
+    const cursor = after ? decodeCursor(after) : null;
+    const qb = this.db
+      .getRepository<UsageRecord>('UsageRecord')
+      .createQueryBuilder('u')
+      .where('u.project_id = :projectId', { projectId })
+      .orderBy('u.created_at', 'DESC')
+      .addOrderBy('u.id', 'DESC')
+      .limit(first + 1);
+    if (apiKeyId) qb.andWhere('u.api_key_id = :apiKeyId', { apiKeyId });
+    if (cursor) {
+      qb.andWhere('(u.created_at, u.id) < (:at, :id)', { at: cursor.at, id: cursor.id });
+    }
+    const rows = await qb.getMany();
+    return { records: rows.slice(0, first), hasNextPage: rows.length > first };
+  }
+}
+
+export function encodeCursor(record: Pick<UsageRecord, 'createdAt' | 'id'>): string {
+  return Buffer.from(`${record.createdAt.toISOString()}|${record.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { at: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(at);
+  if (!id || Number.isNaN(date.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+    throw new BadInputError('Invalid cursor', 'after');
+  }
+  return { at: date, id };
+}
+
+function checkRange(from: Date, to: Date): void {
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from >= to) {
+    throw new BadInputError('from must be before to', 'from');
+  }
+}

@@ -1,0 +1,45 @@
+import type { DataSource } from 'typeorm';
+import { Budget } from './modules/budgets/budget.entity';
+import type { ProjectService } from './modules/projects/project.service';
+import { Project } from './modules/projects/project.entity';
+import type { CatalogService } from './modules/providers/catalog.service';
+import type { Tier } from './modules/providers/model.entity';
+import { parseUsd } from './shared/money';
+
+/** The reference article's models and prices (USD per million tokens) and their router tiers. */
+export const REFERENCE_MODELS: { name: string; prompt: string; completion: string; tiers: Tier[] }[] = [
+  { name: 'deepseek-chat', prompt: '0.14', completion: '0.42', tiers: ['SIMPLE', 'MODERATE'] },
+  { name: 'gemini-2.5-flash', prompt: '0.10', completion: '2.50', tiers: ['SIMPLE', 'MODERATE'] },
+  { name: 'gpt-4.1', prompt: '2.00', completion: '8.00', tiers: ['COMPLEX'] },
+  { name: 'claude-sonnet-4.5', prompt: '3.00', completion: '15.00', tiers: ['COMPLEX'] },
+];
+
+export interface SeededDemo {
+  projectId: string;
+  adminKey: string;
+}
+
+/**
+ * On an empty database: a demo project with the simulated provider, the four reference models,
+ * and a daily ($5) and monthly ($50) project budget. Returns null when projects already exist.
+ */
+export async function seedDemo(db: DataSource, projects: ProjectService, catalog: CatalogService): Promise<SeededDemo | null> {
+  if ((await db.getRepository(Project).count()) > 0) return null;
+  const { project, adminKey } = await projects.createProject('demo');
+  await catalog.createProvider(project.id, { name: 'simulated', kind: 'SIMULATED', simulation: { latencyMs: 20 } });
+  for (const m of REFERENCE_MODELS) {
+    await catalog.upsertModel(project.id, {
+      name: m.name,
+      provider: 'simulated',
+      promptPrice: m.prompt,
+      completionPrice: m.completion,
+      tiers: m.tiers,
+    });
+  }
+  const budgets = db.getRepository(Budget);
+  await budgets.save([
+    budgets.create({ projectId: project.id, apiKeyId: null, period: 'DAILY', limitUsd: parseUsd('5'), thresholds: [0.5, 0.75, 0.9, 0.95] }),
+    budgets.create({ projectId: project.id, apiKeyId: null, period: 'MONTHLY', limitUsd: parseUsd('50'), thresholds: [0.5, 0.75, 0.9, 0.95] }),
+  ]);
+  return { projectId: project.id, adminKey: adminKey.plaintext };
+}

@@ -1,0 +1,158 @@
+import http from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config';
+import type { AuthService, Principal } from '../modules/projects/auth.service';
+import { UnauthenticatedError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import { AuthThrottle } from './auth-throttle';
+import { createLoaders, type Context } from './context';
+import { createFormatError } from './format-error';
+import { metricsHandler } from './metrics';
+
+export interface HttpServer {
+  server: http.Server;
+  /** Stops taking requests and closes subscriptions; in-flight HTTP requests finish first. */
+  close(): Promise<void>;
+}
+
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  db: DataSource;
+  schema: GraphQLSchema;
+  auth: AuthService;
+  isReady: () => boolean;
+}
+
+/** Apollo over HTTP and graphql-ws on the same port and path (/graphql), plus health and metrics. */
+export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
+  const { config, log, db, schema, auth } = deps;
+  const app = express();
+  const server = http.createServer(app);
+  const throttle = new AuthThrottle(log);
+
+  const authenticate = async (header: string | undefined, source: string): Promise<Pick<Context, 'principal' | 'authFailure'>> => {
+    if (!header) return {};
+    const delay = throttle.delayFor(source);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    try {
+      return { principal: await auth.authenticateHeader(header) };
+    } catch (error) {
+      if (!(error instanceof UnauthenticatedError)) throw error;
+      throttle.failed(source);
+      return { authFailure: error };
+    }
+  };
+
+  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  const wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const raw = params.authorization ?? params.Authorization ?? (params.apiKey ? `Bearer ${String(params.apiKey)}` : undefined);
+        const source = ctx.extra.request.socket.remoteAddress ?? 'unknown';
+        const result = await authenticate(typeof raw === 'string' ? raw : undefined, source);
+        if (!result.principal) {
+          ctx.extra.socket.close(4401, 'Unauthorized');
+          return false;
+        }
+        if (result.principal.kind !== 'key') {
+          ctx.extra.socket.close(4403, 'Forbidden: subscribe with a project key');
+          return false;
+        }
+        (ctx.extra as { principal?: Principal }).principal = result.principal;
+        return true;
+      },
+      context: (ctx): Context => ({ principal: ctx.extra.principal, loaders: createLoaders(db) }),
+    },
+    wsServer,
+  );
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    formatError: createFormatError(log),
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
+    ],
+  });
+  await apollo.start();
+
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      if (!deps.isReady()) throw new Error('shutting down');
+      await db.query('SELECT 1');
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
+  app.get('/metrics', metricsHandler);
+  app.use(
+    '/graphql',
+    cors<cors.CorsRequest>({
+      origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
+      allowedHeaders: ['authorization', 'content-type', 'apollo-require-preflight', 'x-apollo-operation-name'],
+      maxAge: 600,
+    }),
+    express.json({ limit: config.maxBodyBytes }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }): Promise<Context> => {
+        const controller = new AbortController();
+        res.on('close', () => {
+          if (!res.writableFinished) controller.abort(new Error('client went away'));
+        });
+        const caller = await authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown');
+        return { ...caller, loaders: createLoaders(db), signal: controller.signal };
+      },
+    }),
+  );
+  // Body-parser and other middleware errors: a typed GraphQL-shaped error, never a stack.
+  app.use((error: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+    if (status === 500) log.error({ err: error }, 'http error');
+    const message =
+      error.type === 'entity.too.large'
+        ? `Request body is larger than ${config.maxBodyBytes} bytes`
+        : status === 500
+          ? 'Internal server error'
+          : 'Malformed request body';
+    res.status(status).json({
+      errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT' } }],
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+
+  return {
+    server,
+    async close() {
+      await apollo.stop();
+    },
+  };
+}
