@@ -73,7 +73,20 @@ function buildServices(config: Config, db: DataSource, log: Logger, secrets: Sec
     bus,
     webhooks: worker,
   });
-  return { auth, projects, catalog, budgets, reservations, usage, webhooks, worker, alerts, metrics, completions, bus };
+  return {
+    auth,
+    projects,
+    catalog,
+    budgets,
+    reservations,
+    usage,
+    webhooks,
+    worker,
+    alerts,
+    metrics,
+    completions,
+    bus,
+  };
 }
 
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
@@ -110,7 +123,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     bus,
   );
   let accepting = true;
-  const http = await startHttpServer({ config, log, db, schema, auth: services.auth, isReady: () => accepting });
+  const http = await startHttpServer({
+    config,
+    log,
+    db,
+    schema,
+    auth: services.auth,
+    isReady: () => accepting,
+  });
   services.worker.start();
   const sweeper = setInterval(() => {
     services.reservations
@@ -174,7 +194,10 @@ function localSecretKey(config: Config, log: Logger): string {
   const key = SecretBox.generateKey();
   fs.writeFileSync(file, key, { mode: 0o600 });
   if (config.databaseUrl) {
-    log.warn({ file }, 'TOLLGATE_SECRET_KEY is not set: generated a local key; set it when several instances share the database');
+    log.warn(
+      { file },
+      'TOLLGATE_SECRET_KEY is not set: generated a local key; set it when several instances share the database',
+    );
   }
   return key;
 }

@@ -16,7 +16,10 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const app = await startApp(config, log);
-  log.info({ url: app.url, database: config.databaseUrl ? 'postgres' : `embedded (${config.dataDir})` }, 'Tollgate is listening');
+  log.info(
+    { url: app.url, database: config.databaseUrl ? 'postgres' : `embedded (${config.dataDir})` },
+    'Tollgate is listening',
+  );
   if (app.demo) printDemo(app.url, app.demo.adminKey);
 
   let stopping = false;

@@ -23,10 +23,18 @@ export interface SeededDemo {
  * On an empty database: a demo project with the simulated provider, the four reference models,
  * and a daily ($5) and monthly ($50) project budget. Returns null when projects already exist.
  */
-export async function seedDemo(db: DataSource, projects: ProjectService, catalog: CatalogService): Promise<SeededDemo | null> {
+export async function seedDemo(
+  db: DataSource,
+  projects: ProjectService,
+  catalog: CatalogService,
+): Promise<SeededDemo | null> {
   if ((await db.getRepository(Project).count()) > 0) return null;
   const { project, adminKey } = await projects.createProject('demo');
-  await catalog.createProvider(project.id, { name: 'simulated', kind: 'SIMULATED', simulation: { latencyMs: 20 } });
+  await catalog.createProvider(project.id, {
+    name: 'simulated',
+    kind: 'SIMULATED',
+    simulation: { latencyMs: 20 },
+  });
   for (const m of REFERENCE_MODELS) {
     await catalog.upsertModel(project.id, {
       name: m.name,
@@ -38,8 +46,20 @@ export async function seedDemo(db: DataSource, projects: ProjectService, catalog
   }
   const budgets = db.getRepository(Budget);
   await budgets.save([
-    budgets.create({ projectId: project.id, apiKeyId: null, period: 'DAILY', limitUsd: parseUsd('5'), thresholds: [0.5, 0.75, 0.9, 0.95] }),
-    budgets.create({ projectId: project.id, apiKeyId: null, period: 'MONTHLY', limitUsd: parseUsd('50'), thresholds: [0.5, 0.75, 0.9, 0.95] }),
+    budgets.create({
+      projectId: project.id,
+      apiKeyId: null,
+      period: 'DAILY',
+      limitUsd: parseUsd('5'),
+      thresholds: [0.5, 0.75, 0.9, 0.95],
+    }),
+    budgets.create({
+      projectId: project.id,
+      apiKeyId: null,
+      period: 'MONTHLY',
+      limitUsd: parseUsd('50'),
+      thresholds: [0.5, 0.75, 0.9, 0.95],
+    }),
   ]);
   return { projectId: project.id, adminKey: adminKey.plaintext };
 }

@@ -13,7 +13,10 @@ export interface EmbeddedDatabase {
  * pglite-socket so the ordinary `pg` driver (and TypeORM) talks to it like any Postgres.
  * PGlite runs one query at a time; the socket server queues the rest.
  */
-export async function startEmbeddedDatabase(dataDir: string, maxConnections: number): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(
+  dataDir: string,
+  maxConnections: number,
+): Promise<EmbeddedDatabase> {
   fs.mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir });
   const port = await freePort();

@@ -28,6 +28,7 @@ export class AuthThrottle {
       return;
     }
     entry.count++;
-    if (entry.count >= FREE_FAILURES) this.log.warn({ source, failures: entry.count }, 'repeated failed authentication');
+    if (entry.count >= FREE_FAILURES)
+      this.log.warn({ source, failures: entry.count }, 'repeated failed authentication');
   }
 }

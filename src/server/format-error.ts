@@ -51,11 +51,24 @@ export function createFormatError(log: Logger) {
     }
     const code = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
     const fromGraphql = original instanceof GraphQLError && original.originalError === undefined;
-    if (code && PUBLIC_CODES.has(code) && (fromGraphql || !(original instanceof Error) || code !== 'INTERNAL_SERVER_ERROR')) {
-      return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+    if (
+      code &&
+      PUBLIC_CODES.has(code) &&
+      (fromGraphql || !(original instanceof Error) || code !== 'INTERNAL_SERVER_ERROR')
+    ) {
+      return {
+        message: formatted.message,
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code },
+      };
     }
     log.error({ err: original, path: formatted.path }, 'internal error');
-    return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    return {
+      message: 'Internal server error',
+      path: formatted.path,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
   };
 }
 
@@ -65,7 +78,12 @@ function pgCode(error: QueryFailedError): string {
 }
 
 /** The same mapping for errors outside GraphQL execution (subscriptions' setup, REST). */
-export function publicError(error: unknown): { message: string; code: ErrorCode; details: Record<string, unknown> } {
-  if (error instanceof DomainError) return { message: error.message, code: error.code, details: error.details };
+export function publicError(error: unknown): {
+  message: string;
+  code: ErrorCode;
+  details: Record<string, unknown>;
+} {
+  if (error instanceof DomainError)
+    return { message: error.message, code: error.code, details: error.details };
   return { message: 'Internal server error', code: 'INTERNAL_SERVER_ERROR', details: {} };
 }

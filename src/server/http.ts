@@ -39,7 +39,10 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const server = http.createServer(app);
   const throttle = new AuthThrottle(log);
 
-  const authenticate = async (header: string | undefined, source: string): Promise<Pick<Context, 'principal' | 'authFailure'>> => {
+  const authenticate = async (
+    header: string | undefined,
+    source: string,
+  ): Promise<Pick<Context, 'principal' | 'authFailure'>> => {
     if (!header) return {};
     const delay = throttle.delayFor(source);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
@@ -58,7 +61,10 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       schema,
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
-        const raw = params.authorization ?? params.Authorization ?? (params.apiKey ? `Bearer ${String(params.apiKey)}` : undefined);
+        const raw =
+          params.authorization ??
+          params.Authorization ??
+          (params.apiKey ? `Bearer ${String(params.apiKey)}` : undefined);
         const source = ctx.extra.request.socket.remoteAddress ?? 'unknown';
         const result = await authenticate(typeof raw === 'string' ? raw : undefined, source);
         if (!result.principal) {
@@ -114,7 +120,12 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     '/graphql',
     cors<cors.CorsRequest>({
       origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
-      allowedHeaders: ['authorization', 'content-type', 'apollo-require-preflight', 'x-apollo-operation-name'],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'apollo-require-preflight',
+        'x-apollo-operation-name',
+      ],
       maxAge: 600,
     }),
     express.json({ limit: config.maxBodyBytes }),
@@ -130,19 +141,28 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     }),
   );
   // Body-parser and other middleware errors: a typed GraphQL-shaped error, never a stack.
-  app.use((error: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
-    if (status === 500) log.error({ err: error }, 'http error');
-    const message =
-      error.type === 'entity.too.large'
-        ? `Request body is larger than ${config.maxBodyBytes} bytes`
-        : status === 500
-          ? 'Internal server error'
-          : 'Malformed request body';
-    res.status(status).json({
-      errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT' } }],
-    });
-  });
+  app.use(
+    (
+      error: Error & { status?: number; type?: string },
+      _req: Request,
+      res: Response,
+      _next: NextFunction,
+    ) => {
+      const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+      if (status === 500) log.error({ err: error }, 'http error');
+      const message =
+        error.type === 'entity.too.large'
+          ? `Request body is larger than ${config.maxBodyBytes} bytes`
+          : status === 500
+            ? 'Internal server error'
+            : 'Malformed request body';
+      res.status(status).json({
+        errors: [
+          { message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT' } },
+        ],
+      });
+    },
+  );
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -20,12 +20,16 @@ export const RESOLVERS = [
 type ResolverClass = (typeof RESOLVERS)[number];
 
 /** Builds the schema; resolvers are the instances the composition root made (plain constructors). */
-export function createSchema(instances: InstanceType<ResolverClass>[], bus: EventBus | null): Promise<GraphQLSchema> {
+export function createSchema(
+  instances: InstanceType<ResolverClass>[],
+  bus: EventBus | null,
+): Promise<GraphQLSchema> {
   const byClass = new Map<unknown, unknown>(instances.map((i) => [i.constructor, i]));
   const container: ContainerType = {
     get: (someClass) => {
       const instance = byClass.get(someClass);
-      if (!instance) throw new Error(`no instance for resolver ${String((someClass as { name?: string }).name)}`);
+      if (!instance)
+        throw new Error(`no instance for resolver ${String((someClass as { name?: string }).name)}`);
       return instance;
     },
   };

@@ -9,7 +9,8 @@ export class SecretBox {
 
   constructor(key: string) {
     const raw = /^[0-9a-f]{64}$/i.test(key) ? Buffer.from(key, 'hex') : Buffer.from(key, 'base64');
-    if (raw.length !== 32) throw new Error('TOLLGATE_SECRET_KEY must be 32 bytes, as 64 hex characters or base64');
+    if (raw.length !== 32)
+      throw new Error('TOLLGATE_SECRET_KEY must be 32 bytes, as 64 hex characters or base64');
     this.key = raw;
   }
 

@@ -32,7 +32,11 @@ export class AlertResolver {
     @Arg('severity', () => SeverityEnum, { nullable: true }) severity?: SeverityEnum | null,
   ): Promise<AlertObjectType[]> {
     const who = requireProjectKey(ctx);
-    return (await this.alertService.list(who.projectId, Math.min(Math.max(days, 0), 366), severity)) as AlertObjectType[];
+    return (await this.alertService.list(
+      who.projectId,
+      Math.min(Math.max(days, 0), 366),
+      severity,
+    )) as AlertObjectType[];
   }
 
   @Subscription(() => AlertObjectType, {
@@ -42,7 +46,9 @@ export class AlertResolver {
     topicId: ({ context }) => requireProjectKey(context as Context).projectId,
   })
   async alertFired(@Root() event: { projectId: string; alertId: string }): Promise<AlertObjectType> {
-    const alert = await this.db.getRepository(Alert).findOne({ where: { id: event.alertId, projectId: event.projectId } });
+    const alert = await this.db
+      .getRepository(Alert)
+      .findOne({ where: { id: event.alertId, projectId: event.projectId } });
     if (!alert) throw new NotFoundError('Alert');
     return alert as AlertObjectType;
   }
@@ -53,7 +59,9 @@ export class AlertResolver {
     return (await this.webhooks.list(who.projectId)) as WebhookEndpointType[];
   }
 
-  @Query(() => [WebhookDeliveryType], { description: 'Deliveries, newest first, with status and last error.' })
+  @Query(() => [WebhookDeliveryType], {
+    description: 'Deliveries, newest first, with status and last error.',
+  })
   async webhookDeliveries(
     @Ctx() ctx: Context,
     @Arg('endpointId', () => ID, { nullable: true }) endpointId?: string | null,
@@ -63,7 +71,10 @@ export class AlertResolver {
   }
 
   @Mutation(() => CreatedWebhookEndpointType)
-  async addWebhookEndpoint(@Ctx() ctx: Context, @Arg('input') input: AddWebhookInput): Promise<CreatedWebhookEndpointType> {
+  async addWebhookEndpoint(
+    @Ctx() ctx: Context,
+    @Arg('input') input: AddWebhookInput,
+  ): Promise<CreatedWebhookEndpointType> {
     const who = requireProjectKey(ctx, true);
     const { endpoint, secret } = await this.webhooks.add(who.projectId, input.url, input.format);
     return { endpoint: endpoint as WebhookEndpointType, secret };

@@ -34,7 +34,12 @@ export class AlertService {
   ) {}
 
   /** Fires whatever `counters` crossed; returns the alerts actually created (for publishing after commit). */
-  async evaluate(em: EntityManager, projectId: string, counters: SettledCounter[], now: Date): Promise<Alert[]> {
+  async evaluate(
+    em: EntityManager,
+    projectId: string,
+    counters: SettledCounter[],
+    now: Date,
+  ): Promise<Alert[]> {
     const candidates: NewAlert[] = [];
     for (const counter of counters) candidates.push(...this.rules(counter, now));
     const created: Alert[] = [];

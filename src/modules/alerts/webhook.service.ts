@@ -15,7 +15,22 @@ export function sign(secret: string, timestamp: string, body: string): string {
 }
 
 /** The body a receiver gets for an alert, in the endpoint's format. */
-export function formatAlert(alert: Pick<Alert, 'id' | 'type' | 'severity' | 'threshold' | 'utilization' | 'createdAt' | 'message' | 'budgetId' | 'snapshot' | 'projectId'>, format: WebhookFormat): Record<string, unknown> {
+export function formatAlert(
+  alert: Pick<
+    Alert,
+    | 'id'
+    | 'type'
+    | 'severity'
+    | 'threshold'
+    | 'utilization'
+    | 'createdAt'
+    | 'message'
+    | 'budgetId'
+    | 'snapshot'
+    | 'projectId'
+  >,
+  format: WebhookFormat,
+): Record<string, unknown> {
   const time = new Date(alert.createdAt).toISOString();
   if (format === 'JSON') {
     return {
@@ -56,7 +71,11 @@ export class WebhookService {
     private readonly secrets: SecretBox,
   ) {}
 
-  async add(projectId: string, url: string, format: WebhookFormat): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  async add(
+    projectId: string,
+    url: string,
+    format: WebhookFormat,
+  ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const clean = url.trim();
     let parsed: URL;
     try {
@@ -70,7 +89,13 @@ export class WebhookService {
     const secret = `whsec_${crypto.randomBytes(24).toString('base64url')}`;
     const repo = this.db.getRepository(WebhookEndpoint);
     const endpoint = await repo.save(
-      repo.create({ projectId, url: clean, format, secretEncrypted: this.secrets.seal(secret), enabled: true }),
+      repo.create({
+        projectId,
+        url: clean,
+        format,
+        secretEncrypted: this.secrets.seal(secret),
+        enabled: true,
+      }),
     );
     return { endpoint, secret };
   }
@@ -131,17 +156,21 @@ export class WebhookService {
 
   /** The outbox write: one delivery per enabled endpoint, in the alert's own transaction. */
   async enqueue(em: EntityManager, alert: Alert): Promise<void> {
-    const endpoints = await em.getRepository(WebhookEndpoint).find({ where: { projectId: alert.projectId, enabled: true } });
+    const endpoints = await em
+      .getRepository(WebhookEndpoint)
+      .find({ where: { projectId: alert.projectId, enabled: true } });
     if (endpoints.length === 0) return;
     const repo = em.getRepository(WebhookDelivery);
     await repo.save(
-      endpoints.map((endpoint) => repo.create({
-        projectId: alert.projectId,
-        endpointId: endpoint.id,
-        alertId: alert.id,
-        payload: formatAlert(alert, endpoint.format),
-        nextAttemptAt: new Date(),
-      })),
+      endpoints.map((endpoint) =>
+        repo.create({
+          projectId: alert.projectId,
+          endpointId: endpoint.id,
+          alertId: alert.id,
+          payload: formatAlert(alert, endpoint.format),
+          nextAttemptAt: new Date(),
+        }),
+      ),
       { reload: false },
     );
   }

@@ -23,7 +23,9 @@ export class BudgetResolver {
     return (await this.budgets.list(who.projectId)).map(budgetView);
   }
 
-  @Query(() => [BudgetStatusType], { description: 'Current-period status of every budget of the project (or one).' })
+  @Query(() => [BudgetStatusType], {
+    description: 'Current-period status of every budget of the project (or one).',
+  })
   async budgetStatus(
     @Ctx() ctx: Context,
     @Arg('budgetId', () => ID, { nullable: true }) budgetId?: string,

@@ -33,7 +33,10 @@ export class BudgetService {
 
   async create(projectId: string, input: BudgetInput): Promise<Budget> {
     const repo = this.db.getRepository(Budget);
-    if (input.apiKeyId && !(await this.db.getRepository(ApiKey).exists({ where: { id: input.apiKeyId, projectId } }))) {
+    if (
+      input.apiKeyId &&
+      !(await this.db.getRepository(ApiKey).exists({ where: { id: input.apiKeyId, projectId } }))
+    ) {
       throw new BadInputError('apiKeyId is not a key of this project', 'apiKeyId');
     }
     return repo.save(repo.create({ projectId, apiKeyId: input.apiKeyId ?? null, ...checkBudget(input) }));
@@ -106,8 +109,11 @@ export class BudgetService {
   }
 }
 
-function checkBudget(input: BudgetInput): Pick<Budget, 'period' | 'limitUsd' | 'timeZone' | 'thresholds' | 'policy'> {
-  if (input.period !== 'DAILY' && input.period !== 'MONTHLY') throw new BadInputError('Unknown period', 'period');
+function checkBudget(
+  input: BudgetInput,
+): Pick<Budget, 'period' | 'limitUsd' | 'timeZone' | 'thresholds' | 'policy'> {
+  if (input.period !== 'DAILY' && input.period !== 'MONTHLY')
+    throw new BadInputError('Unknown period', 'period');
   let limit: Pico;
   try {
     limit = parseUsd(input.limitUsd);

@@ -24,7 +24,8 @@ registerEnumType(BudgetPolicyEnum, {
 @ObjectType('Budget')
 export class BudgetType {
   @Field(() => ID) id!: string;
-  @Field(() => ID, { nullable: true, description: 'Null: the budget covers the whole project.' }) apiKeyId!: string | null;
+  @Field(() => ID, { nullable: true, description: 'Null: the budget covers the whole project.' }) apiKeyId!:
+    string | null;
   @Field(() => BudgetPeriodEnum) period!: BudgetPeriodEnum;
   @Field(() => USDScalar) limitUsd!: Pico;
   @Field() timeZone!: string;
@@ -60,7 +61,9 @@ export class BudgetStatusType {
   @Field(() => ProjectionType) projection!: ProjectionType;
 }
 
-@ObjectType('BudgetMetrics', { description: 'Pushed after settled calls (coalesced); the figures are read fresh.' })
+@ObjectType('BudgetMetrics', {
+  description: 'Pushed after settled calls (coalesced); the figures are read fresh.',
+})
 export class BudgetMetricsType {
   @Field(() => ID) projectId!: string;
   @Field() at!: Date;
@@ -75,7 +78,10 @@ export class CreateBudgetInput {
   @Field(() => String, { description: 'USD, e.g. "25.00".' }) limitUsd!: string;
   @Field(() => String, { nullable: true, description: 'IANA zone of the calendar windows (default UTC).' })
   timeZone?: string | null;
-  @Field(() => [Float], { nullable: true, description: 'Alert thresholds in (0, 1]; default 0.5, 0.75, 0.9, 0.95.' })
+  @Field(() => [Float], {
+    nullable: true,
+    description: 'Alert thresholds in (0, 1]; default 0.5, 0.75, 0.9, 0.95.',
+  })
   thresholds?: number[] | null;
   @Field(() => BudgetPolicyEnum, { nullable: true }) policy?: BudgetPolicyEnum | null;
 }

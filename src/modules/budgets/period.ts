@@ -64,7 +64,9 @@ export function windowAt(at: Date, period: BudgetPeriod, timeZone: string): Wind
     const next = new Date(Date.UTC(y, m - 1, d + 1));
     return {
       start: new Date(localMidnight(y, m, d, timeZone)),
-      end: new Date(localMidnight(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone)),
+      end: new Date(
+        localMidnight(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone),
+      ),
     };
   }
   const next = new Date(Date.UTC(y, m, 1));

@@ -65,7 +65,12 @@ export class ReservationService {
   ) {}
 
   /** The budgets that apply to a call by `apiKeyId` of `projectId` at `now`. */
-  async applicable(projectId: string, apiKeyId: string | null, now: Date, em?: EntityManager): Promise<ApplicableBudget[]> {
+  async applicable(
+    projectId: string,
+    apiKeyId: string | null,
+    now: Date,
+    em?: EntityManager,
+  ): Promise<ApplicableBudget[]> {
     const rows: BudgetRow[] = await (em ?? this.db.manager).query(
       `SELECT id, api_key_id, period, policy, limit_usd, thresholds, time_zone FROM budgets
         WHERE project_id = $1 AND (api_key_id IS NULL OR api_key_id = $2) ORDER BY id`,
@@ -139,7 +144,14 @@ export class ReservationService {
       const [row]: { id: string }[] = await em.query(
         `INSERT INTO reservations (project_id, api_key_id, request_id, amount, holds, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-        [projectId, apiKeyId, requestId, formatUsd(amount), JSON.stringify(holds), new Date(now.getTime() + this.ttlMs)],
+        [
+          projectId,
+          apiKeyId,
+          requestId,
+          formatUsd(amount),
+          JSON.stringify(holds),
+          new Date(now.getTime() + this.ttlMs),
+        ],
       );
       return { id: row.id, amount, budgets };
     });
@@ -162,24 +174,29 @@ export class ReservationService {
     const stillHeld = closed[0].status === 'ACTIVE' ? hold.amount : 0n;
     const counters: SettledCounter[] = [];
     for (const budget of hold.budgets) {
-      const [rows]: { spent: string; reserved: string; prompt_tokens: string; completion_tokens: string; requests: number }[][] =
-        await em.query(
-          `UPDATE budget_counters
+      const [rows]: {
+        spent: string;
+        reserved: string;
+        prompt_tokens: string;
+        completion_tokens: string;
+        requests: number;
+      }[][] = await em.query(
+        `UPDATE budget_counters
               SET reserved = reserved - $3::numeric, spent = spent + $4::numeric,
                   prompt_tokens = prompt_tokens + $5, completion_tokens = completion_tokens + $6,
                   requests = requests + $7, updated_at = now()
             WHERE budget_id = $1 AND period_start = $2
         RETURNING spent, reserved, prompt_tokens, completion_tokens, requests`,
-          [
-            budget.id,
-            budget.periodStart.toISOString(),
-            formatUsd(stillHeld),
-            formatUsd(charge.cost),
-            charge.promptTokens,
-            charge.completionTokens,
-            charge.countRequest ? 1 : 0,
-          ],
-        );
+        [
+          budget.id,
+          budget.periodStart.toISOString(),
+          formatUsd(stillHeld),
+          formatUsd(charge.cost),
+          charge.promptTokens,
+          charge.completionTokens,
+          charge.countRequest ? 1 : 0,
+        ],
+      );
       const row = rows[0];
       const spent = parseUsd(row.spent);
       counters.push({

@@ -15,14 +15,24 @@ export class ChatCompletionInput {
   @Field(() => String, { nullable: true, description: 'A model name, or "auto" (default) to route by cost.' })
   model?: string | null;
   @Field(() => [ChatMessageInput]) messages!: ChatMessageInput[];
-  @Field(() => Int, { nullable: true, description: 'Completion token cap (default 1024); bounds the reservation.' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Completion token cap (default 1024); bounds the reservation.',
+  })
   maxTokens?: number | null;
   @Field(() => Float, { nullable: true }) temperature?: number | null;
-  @Field(() => String, { nullable: true, description: 'Idempotency key: a repeat returns the first result, charged once.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Idempotency key: a repeat returns the first result, charged once.',
+  })
   requestId?: string | null;
-  @Field(() => String, { nullable: true, description: 'e.g. classification or extraction (routes as simple).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'e.g. classification or extraction (routes as simple).',
+  })
   intent?: string | null;
-  @Field(() => Boolean, { nullable: true, description: 'Always routes as complex.' }) requiresReasoning?: boolean | null;
+  @Field(() => Boolean, { nullable: true, description: 'Always routes as complex.' }) requiresReasoning?:
+    boolean | null;
 }
 
 @ObjectType('TokenUsage')
@@ -34,12 +44,14 @@ export class TokenUsageType {
 
 @ObjectType('Routing')
 export class RoutingType {
-  @Field(() => TierEnum, { nullable: true, description: 'Null when a model was asked explicitly.' }) tier!: TierEnum | null;
+  @Field(() => TierEnum, { nullable: true, description: 'Null when a model was asked explicitly.' })
+  tier!: TierEnum | null;
   @Field() modelRequested!: string;
   @Field() model!: string;
   @Field() provider!: string;
   @Field(() => [String], { description: 'Models tried and abandoned first, in order.' }) fallbacks!: string[];
-  @Field({ description: 'True when a DOWNGRADE budget moved the call to a cheaper model.' }) downgraded!: boolean;
+  @Field({ description: 'True when a DOWNGRADE budget moved the call to a cheaper model.' })
+  downgraded!: boolean;
 }
 
 @ObjectType('ChatCompletion')
@@ -51,7 +63,8 @@ export class ChatCompletionType {
   @Field() finishReason!: string;
   @Field(() => TokenUsageType) usage!: TokenUsageType;
   @Field(() => USDScalar, { description: 'Exact cost in USD.' }) cost!: Pico;
-  @Field({ description: 'False when the served model had no price (recorded at $0, flagged).' }) priced!: boolean;
+  @Field({ description: 'False when the served model had no price (recorded at $0, flagged).' })
+  priced!: boolean;
   @Field(() => Int, { description: 'Time spent in the gateway, upstream included.' }) latencyMs!: number;
   @Field(() => Int) upstreamLatencyMs!: number;
   @Field(() => Int) attempts!: number;
@@ -76,6 +89,8 @@ export class CostEstimateType {
   @Field(() => TierEnum, { nullable: true }) tier!: TierEnum | null;
   @Field(() => Int, { description: 'Prompt tokens by the tokenizer.' }) promptTokens!: number;
   @Field(() => Int, { description: 'The completion cap used for the worst case.' }) maxTokens!: number;
-  @Field(() => USDScalar, { description: 'What a call would reserve: prompt plus every allowed completion token.' })
+  @Field(() => USDScalar, {
+    description: 'What a call would reserve: prompt plus every allowed completion token.',
+  })
   worstCaseCost!: Pico;
 }

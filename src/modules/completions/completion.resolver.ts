@@ -3,7 +3,12 @@ import type { Context } from '../../server/context';
 import { requireProjectKey } from '../projects/auth.service';
 import type { TierEnum } from '../providers/provider.types';
 import type { ChatRole } from '../providers/upstream.types';
-import { ChatCompletionInput, ChatCompletionType, CostEstimateType, EstimateCostInput } from './completion.graphql';
+import {
+  ChatCompletionInput,
+  ChatCompletionType,
+  CostEstimateType,
+  EstimateCostInput,
+} from './completion.graphql';
 import type { CompletionService } from './completion.service';
 import type { CompletionResult } from './completion.types';
 
@@ -11,8 +16,13 @@ import type { CompletionResult } from './completion.types';
 export class CompletionResolver {
   constructor(private readonly completions: CompletionService) {}
 
-  @Mutation(() => ChatCompletionType, { description: 'A chat completion through the gateway: routed, budgeted, metered.' })
-  async createChatCompletion(@Ctx() ctx: Context, @Arg('input') input: ChatCompletionInput): Promise<ChatCompletionType> {
+  @Mutation(() => ChatCompletionType, {
+    description: 'A chat completion through the gateway: routed, budgeted, metered.',
+  })
+  async createChatCompletion(
+    @Ctx() ctx: Context,
+    @Arg('input') input: ChatCompletionInput,
+  ): Promise<ChatCompletionType> {
     const who = requireProjectKey(ctx);
     const result = await this.completions.create(
       who,

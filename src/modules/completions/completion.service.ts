@@ -56,11 +56,17 @@ export class CompletionService {
 
   constructor(private readonly d: CompletionDeps) {}
 
-  async create(who: KeyPrincipal, request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+  async create(
+    who: KeyPrincipal,
+    request: CompletionRequest,
+    signal?: AbortSignal,
+  ): Promise<CompletionResult> {
     const req = validateRequest(request, this.d.config);
     if (!req.requestId) return this.track(() => this.run(who, req, crypto.randomUUID(), signal));
     const requestId = req.requestId;
-    return this.d.idempotency.run(who.projectId, requestId, () => this.track(() => this.run(who, req, requestId, signal)));
+    return this.d.idempotency.run(who.projectId, requestId, () =>
+      this.track(() => this.run(who, req, requestId, signal)),
+    );
   }
 
   /** What a call would reserve: the routed model, prompt tokens by the tokenizer, worst-case cost. */
@@ -97,7 +103,12 @@ export class CompletionService {
     }
   }
 
-  private async run(who: KeyPrincipal, req: ValidRequest, requestId: string, signal?: AbortSignal): Promise<CompletionResult> {
+  private async run(
+    who: KeyPrincipal,
+    req: ValidRequest,
+    requestId: string,
+    signal?: AbortSignal,
+  ): Promise<CompletionResult> {
     const started = performance.now();
     const catalog = await this.d.catalog.catalog(who.projectId);
     const tier = classify(req);
@@ -106,26 +117,57 @@ export class CompletionService {
 
     const fallbacks: string[] = [];
     let attempt = await this.reserveFor(who, requestId, plan.chain[0], catalog, promptTokens, req.maxTokens);
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const provider = catalog.providers.get(attempt.model.providerId);
       let call: CallResult;
       try {
         if (!provider) throw new Error(`model ${attempt.model.name} has no provider`);
-        call = await this.d.upstream.call(provider, attempt.model, req.messages, req.maxTokens, req.temperature, signal);
+        call = await this.d.upstream.call(
+          provider,
+          attempt.model,
+          req.messages,
+          req.maxTokens,
+          req.temperature,
+          signal,
+        );
         if (call.reply.usage && !checkUsage(call.reply.usage)) {
-          const refused = new UpstreamError('Upstream reported inconsistent token usage', { provider: provider.name });
+          const refused = new UpstreamError('Upstream reported inconsistent token usage', {
+            provider: provider.name,
+          });
           throw new UpstreamCallFailed(refused, call.attempts, call.upstreamLatencyMs, true);
         }
       } catch (error) {
-        await this.recordFailure(who, req, requestId, attempt, plan.tier, fallbacks, error, started, provider?.name);
+        await this.recordFailure(
+          who,
+          req,
+          requestId,
+          attempt,
+          plan.tier,
+          fallbacks,
+          error,
+          started,
+          provider?.name,
+        );
         const next = plan.chain[++i];
         const retryable = error instanceof UpstreamCallFailed && error.error.code === 'UPSTREAM_UNAVAILABLE';
-        if (!next || !retryable || attempt.downgraded) throw error instanceof UpstreamCallFailed ? error.error : error;
+        if (!next || !retryable || attempt.downgraded)
+          throw error instanceof UpstreamCallFailed ? error.error : error;
         fallbacks.push(attempt.model.name);
         attempt = await this.reserveFor(who, requestId, next, catalog, promptTokens, req.maxTokens);
         continue;
       }
-      return this.settle(who, req, requestId, attempt, call, catalog, promptTokens, plan.tier, fallbacks, started);
+      return this.settle(
+        who,
+        req,
+        requestId,
+        attempt,
+        call,
+        catalog,
+        promptTokens,
+        plan.tier,
+        fallbacks,
+        started,
+      );
     }
   }
 
@@ -140,7 +182,11 @@ export class CompletionService {
   ): Promise<Attempt> {
     const estimate = worstCase(model, promptTokens, maxTokens);
     try {
-      return { model, hold: await this.d.reservations.reserve(who.projectId, who.keyId, requestId, estimate), downgraded: false };
+      return {
+        model,
+        hold: await this.d.reservations.reserve(who.projectId, who.keyId, requestId, estimate),
+        downgraded: false,
+      };
     } catch (error) {
       if (!(error instanceof BudgetExceededError) || error.shortfall.policy !== 'DOWNGRADE') throw error;
       const cheaper = [...catalog.models.values()]
@@ -150,7 +196,11 @@ export class CompletionService {
         .sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));
       for (const { m, cost } of cheaper) {
         try {
-          return { model: m, hold: await this.d.reservations.reserve(who.projectId, who.keyId, requestId, cost), downgraded: true };
+          return {
+            model: m,
+            hold: await this.d.reservations.reserve(who.projectId, who.keyId, requestId, cost),
+            downgraded: true,
+          };
         } catch (inner) {
           if (!(inner instanceof BudgetExceededError)) throw inner;
           if (inner.shortfall.policy !== 'DOWNGRADE') throw inner;
@@ -180,9 +230,16 @@ export class CompletionService {
     };
     const served = servedModel(catalog, attempt.model, reply.model);
     const cost: Pico = served
-      ? costOf(usage.promptTokens, usage.completionTokens, { prompt: served.promptPrice, completion: served.completionPrice })
+      ? costOf(usage.promptTokens, usage.completionTokens, {
+          prompt: served.promptPrice,
+          completion: served.completionPrice,
+        })
       : 0n;
-    if (!served) this.d.log.warn({ model: reply.model, requestId }, 'upstream served a model with no price; recorded at $0 and flagged');
+    if (!served)
+      this.d.log.warn(
+        { model: reply.model, requestId },
+        'upstream served a model with no price; recorded at $0 and flagged',
+      );
     const latencyMs = Math.round(performance.now() - started);
     const now = new Date();
     const { record, alerts } = await this.d.db.transaction(async (em) => {
@@ -301,11 +358,16 @@ function checkUsage(usage: UpstreamUsage | null): UpstreamUsage | null {
  * (unpriced, flagged; never priced as another model).
  */
 function servedModel(catalog: Catalog, asked: Model, reported: string): Model | null {
-  if (reported === asked.upstreamName || reported === asked.name || reported.startsWith(`${asked.upstreamName}-`)) {
+  if (
+    reported === asked.upstreamName ||
+    reported === asked.name ||
+    reported.startsWith(`${asked.upstreamName}-`)
+  ) {
     return asked;
   }
   for (const model of catalog.models.values()) {
-    if (model.providerId === asked.providerId && (model.upstreamName === reported || model.name === reported)) return model;
+    if (model.providerId === asked.providerId && (model.upstreamName === reported || model.name === reported))
+      return model;
   }
   return null;
 }

@@ -21,7 +21,8 @@ type Limits = Pick<Config, 'maxMessages' | 'maxPromptChars' | 'maxOutputTokens'>
 /** Checks a request before anything is touched; every refusal is a BAD_USER_INPUT naming the field. */
 export function validateRequest(req: CompletionRequest, limits: Limits): ValidRequest {
   const messages = req.messages;
-  if (!Array.isArray(messages) || messages.length === 0) throw new BadInputError('messages must not be empty', 'messages');
+  if (!Array.isArray(messages) || messages.length === 0)
+    throw new BadInputError('messages must not be empty', 'messages');
   if (messages.length > limits.maxMessages) {
     throw new BadInputError(`At most ${limits.maxMessages} messages are allowed`, 'messages');
   }
@@ -30,7 +31,8 @@ export function validateRequest(req: CompletionRequest, limits: Limits): ValidRe
     if (!CHAT_ROLES.includes(m.role)) {
       throw new BadInputError(`messages[${i}].role must be one of ${CHAT_ROLES.join(', ')}`, 'messages');
     }
-    if (typeof m.content !== 'string') throw new BadInputError(`messages[${i}].content must be text`, 'messages');
+    if (typeof m.content !== 'string')
+      throw new BadInputError(`messages[${i}].content must be text`, 'messages');
     chars += m.content.length;
     if (m.name !== undefined && m.name !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(m.name)) {
       throw new BadInputError(`messages[${i}].name must be 1-64 letters, digits, _ or -`, 'messages');

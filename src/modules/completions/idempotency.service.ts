@@ -19,7 +19,11 @@ export class IdempotencyService {
 
   constructor(private readonly db: DataSource) {}
 
-  async run(projectId: string, requestId: string, work: () => Promise<CompletionResult>): Promise<CompletionResult> {
+  async run(
+    projectId: string,
+    requestId: string,
+    work: () => Promise<CompletionResult>,
+  ): Promise<CompletionResult> {
     const key = `${projectId}:${requestId}`;
     const shared = this.inflight.get(key);
     if (shared) return shared.then((r) => ({ ...r, replayed: true }));
@@ -63,7 +67,11 @@ export class IdempotencyService {
     }
     try {
       const result = await work();
-      const stored: Stored = { ...result, cost: formatUsd(result.cost), createdAt: result.createdAt.toISOString() };
+      const stored: Stored = {
+        ...result,
+        cost: formatUsd(result.cost),
+        createdAt: result.createdAt.toISOString(),
+      };
       await this.db.query(
         `UPDATE idempotency_records SET status = 'DONE', response = $3 WHERE project_id = $1 AND request_id = $2`,
         [projectId, requestId, JSON.stringify(stored)],

@@ -2,7 +2,14 @@ import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../../server/context';
 import { requireAuth, requireOperator, requireProjectKey } from './auth.service';
 import type { ProjectService } from './project.service';
-import { ApiKeyType, CreateApiKeyInput, CreatedApiKeyType, CreatedProjectType, MeType, ProjectType } from './project.types';
+import {
+  ApiKeyType,
+  CreateApiKeyInput,
+  CreatedApiKeyType,
+  CreatedProjectType,
+  MeType,
+  ProjectType,
+} from './project.types';
 
 @Resolver()
 export class ProjectResolver {
@@ -12,7 +19,10 @@ export class ProjectResolver {
   async me(@Ctx() ctx: Context): Promise<MeType> {
     const who = requireAuth(ctx);
     if (who.kind === 'operator') return { kind: 'OPERATOR', project: null, apiKey: null };
-    const [project, apiKey] = await Promise.all([this.projectService.getProject(who.projectId), ctx.loaders.apiKey.load(who.keyId)]);
+    const [project, apiKey] = await Promise.all([
+      this.projectService.getProject(who.projectId),
+      ctx.loaders.apiKey.load(who.keyId),
+    ]);
     return { kind: 'API_KEY', project, apiKey: apiKey as ApiKeyType | null };
   }
 
@@ -28,7 +38,9 @@ export class ProjectResolver {
     return this.projectService.listApiKeys(who.projectId) as Promise<ApiKeyType[]>;
   }
 
-  @Mutation(() => CreatedProjectType, { description: 'Operator only: a new project and its first ADMIN key.' })
+  @Mutation(() => CreatedProjectType, {
+    description: 'Operator only: a new project and its first ADMIN key.',
+  })
   async createProject(@Ctx() ctx: Context, @Arg('name') name: string): Promise<CreatedProjectType> {
     requireOperator(ctx);
     const { project, adminKey } = await this.projectService.createProject(name);
@@ -36,9 +48,15 @@ export class ProjectResolver {
   }
 
   @Mutation(() => CreatedApiKeyType)
-  async createApiKey(@Ctx() ctx: Context, @Arg('input') input: CreateApiKeyInput): Promise<CreatedApiKeyType> {
+  async createApiKey(
+    @Ctx() ctx: Context,
+    @Arg('input') input: CreateApiKeyInput,
+  ): Promise<CreatedApiKeyType> {
     const who = requireProjectKey(ctx, true);
-    const created = await this.projectService.createApiKey(who.projectId, input.name, input.role, input);
+    const created = await this.projectService.createApiKey(who.projectId, input.name, input.role, {
+      rpmLimit: input.rpmLimit,
+      tpmLimit: input.tpmLimit,
+    });
     return { apiKey: created.apiKey as ApiKeyType, key: created.plaintext };
   }
 

@@ -4,7 +4,10 @@ export enum ApiKeyRoleEnum {
   ADMIN = 'ADMIN',
   CLIENT = 'CLIENT',
 }
-registerEnumType(ApiKeyRoleEnum, { name: 'ApiKeyRole', description: 'ADMIN manages the project; CLIENT makes calls and reads.' });
+registerEnumType(ApiKeyRoleEnum, {
+  name: 'ApiKeyRole',
+  description: 'ADMIN manages the project; CLIENT makes calls and reads.',
+});
 
 @ObjectType('Project')
 export class ProjectType {
@@ -49,6 +52,8 @@ export class MeType {
 export class CreateApiKeyInput {
   @Field() name!: string;
   @Field(() => ApiKeyRoleEnum, { defaultValue: ApiKeyRoleEnum.CLIENT }) role!: ApiKeyRoleEnum;
-  @Field(() => Int, { nullable: true, description: 'Requests per minute (none: unlimited).' }) rpmLimit?: number | null;
-  @Field(() => Int, { nullable: true, description: 'Tokens per minute (none: unlimited).' }) tpmLimit?: number | null;
+  @Field(() => Int, { nullable: true, description: 'Requests per minute (none: unlimited).' }) rpmLimit?:
+    number | null;
+  @Field(() => Int, { nullable: true, description: 'Tokens per minute (none: unlimited).' }) tpmLimit?:
+    number | null;
 }

@@ -77,7 +77,9 @@ export class CatalogService {
 
   async upsertModel(projectId: string, input: ModelInput): Promise<Model> {
     const name = checkName(input.name, 'name');
-    const provider = await this.db.getRepository(Provider).findOne({ where: { projectId, name: input.provider } });
+    const provider = await this.db
+      .getRepository(Provider)
+      .findOne({ where: { projectId, name: input.provider } });
     if (!provider) throw new BadInputError(`Unknown provider "${input.provider}"`, 'provider');
     const tiers = input.tiers ?? [];
     if (tiers.some((t) => !TIERS.includes(t))) throw new BadInputError('Unknown tier', 'tiers');
@@ -120,7 +122,8 @@ export class CatalogService {
     let baseUrl: string | null = null;
     if (kind === 'OPENAI_COMPATIBLE') {
       baseUrl = (input.baseUrl ?? '').trim().replace(/\/+$/, '');
-      if (!/^https?:\/\/[^\s]+$/.test(baseUrl)) throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
+      if (!/^https?:\/\/[^\s]+$/.test(baseUrl))
+        throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
     }
     const upstreamKeys: UpstreamKeyRef[] = (input.upstreamKeys ?? []).map((key) => {
       const value = key.trim();
@@ -128,8 +131,7 @@ export class CatalogService {
       const env = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(value);
       return env ? { env: env[1] } : { encrypted: this.secrets.seal(value) };
     });
-    const simulation =
-      kind === 'SIMULATED' ? { ...DEFAULT_SIMULATION, ...(input.simulation ?? {}) } : null;
+    const simulation = kind === 'SIMULATED' ? { ...DEFAULT_SIMULATION, ...(input.simulation ?? {}) } : null;
     if (simulation) {
       if (!(simulation.failureRate >= 0 && simulation.failureRate <= 1)) {
         throw new BadInputError('simulation.failureRate must be within [0, 1]', 'simulation');
@@ -173,6 +175,7 @@ function checkPrice(value: string, field: string): Pico {
 }
 
 function positive(value: number, field: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new BadInputError(`${field} must be a positive integer`, field);
+  if (!Number.isInteger(value) || value < 1)
+    throw new BadInputError(`${field} must be a positive integer`, field);
   return value;
 }

@@ -27,7 +27,9 @@ export class OpenAiTransport implements UpstreamTransport {
       max_tokens: req.maxTokens,
       ...(req.temperature === null || req.temperature === undefined ? {} : { temperature: req.temperature }),
     });
-    const signal = req.signal ? AbortSignal.any([req.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs);
+    const signal = req.signal
+      ? AbortSignal.any([req.signal, AbortSignal.timeout(this.timeoutMs)])
+      : AbortSignal.timeout(this.timeoutMs);
     let response: Awaited<ReturnType<typeof request>>;
     try {
       response = await request(`${this.baseUrl}/chat/completions`, {

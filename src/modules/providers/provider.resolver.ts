@@ -4,7 +4,14 @@ import { requireProjectKey } from '../projects/auth.service';
 import { CatalogService } from './catalog.service';
 import type { Model } from './model.entity';
 import type { Provider } from './provider.entity';
-import { CreateProviderInput, ModelInput, ModelType, ProviderType, type ProviderKindEnum, type TierEnum } from './provider.types';
+import {
+  CreateProviderInput,
+  ModelInput,
+  ModelType,
+  ProviderType,
+  type ProviderKindEnum,
+  type TierEnum,
+} from './provider.types';
 
 @Resolver()
 export class ProviderResolver {
@@ -26,10 +33,14 @@ export class ProviderResolver {
   @Mutation(() => ProviderType)
   async createProvider(@Ctx() ctx: Context, @Arg('input') input: CreateProviderInput): Promise<ProviderType> {
     const who = requireProjectKey(ctx, true);
-    return providerView(await this.catalog.createProvider(who.projectId, { ...input, simulation: input.simulation ?? null }));
+    return providerView(
+      await this.catalog.createProvider(who.projectId, { ...input, simulation: input.simulation ?? null }),
+    );
   }
 
-  @Mutation(() => ModelType, { description: 'Adds a model, or updates it (prices, tiers, provider) when the name exists.' })
+  @Mutation(() => ModelType, {
+    description: 'Adds a model, or updates it (prices, tiers, provider) when the name exists.',
+  })
   async upsertModel(@Ctx() ctx: Context, @Arg('input') input: ModelInput): Promise<ModelType> {
     const who = requireProjectKey(ctx, true);
     return modelView(await this.catalog.upsertModel(who.projectId, input), input.provider);

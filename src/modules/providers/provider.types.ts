@@ -22,13 +22,17 @@ export class SimulationType {
   @Field(() => Int) chunkDelayMs!: number;
 }
 
-@ObjectType('Provider', { description: 'An upstream. Its keys are never returned, only where they come from.' })
+@ObjectType('Provider', {
+  description: 'An upstream. Its keys are never returned, only where they come from.',
+})
 export class ProviderType {
   @Field(() => ID) id!: string;
   @Field() name!: string;
   @Field(() => ProviderKindEnum) kind!: ProviderKindEnum;
   @Field(() => String, { nullable: true }) baseUrl!: string | null;
-  @Field(() => [String], { description: 'env:NAME for keys read from the environment, "sealed #n" for keys encrypted at rest.' })
+  @Field(() => [String], {
+    description: 'env:NAME for keys read from the environment, "sealed #n" for keys encrypted at rest.',
+  })
   keySources!: string[];
   @Field(() => Int) requestsPerMinute!: number;
   @Field(() => Int) maxConcurrency!: number;

@@ -1,7 +1,12 @@
 import crypto from 'node:crypto';
 import { countChatTokens, countTextTokens } from '../completions/tokenizer';
 import type { SimulationSettings } from './provider.entity';
-import { UpstreamHttpError, type UpstreamReply, type UpstreamRequest, type UpstreamTransport } from './upstream.types';
+import {
+  UpstreamHttpError,
+  type UpstreamReply,
+  type UpstreamRequest,
+  type UpstreamTransport,
+} from './upstream.types';
 
 const WORDS = (
   'the gateway counts every token and every cent so budgets hold under load while models answer ' +
@@ -40,7 +45,13 @@ export function simulatedReply(req: Pick<UpstreamRequest, 'messages' | 'maxToken
   const lastUser = [...req.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
   const seed = crypto.createHash('sha256').update(JSON.stringify(req.messages)).digest();
   const wanted = 12 + (seed[0] % 40);
-  const words = [`[${req.model}]`, 'Simulated', 'reply', 'to', `"${lastUser.slice(0, 40).replace(/\s+/g, ' ')}":`];
+  const words = [
+    `[${req.model}]`,
+    'Simulated',
+    'reply',
+    'to',
+    `"${lastUser.slice(0, 40).replace(/\s+/g, ' ')}":`,
+  ];
   for (let i = 0; words.length < wanted; i++) words.push(WORDS[seed[(i + 1) % seed.length] % WORDS.length]);
   let text = words.join(' ') + '.';
   let tokens = countTextTokens(text);

@@ -82,10 +82,16 @@ export class UpstreamClient {
       return { reply: value, attempts, upstreamLatencyMs: Math.round(performance.now() - started) };
     } catch (error) {
       const latency = Math.round(performance.now() - started);
-      const exhausted = error instanceof AttemptsExhaustedError ? error : new AttemptsExhaustedError(error, 1);
+      const exhausted =
+        error instanceof AttemptsExhaustedError ? error : new AttemptsExhaustedError(error, 1);
       const last = exhausted.last;
       reached ||= last instanceof UpstreamHttpError || last instanceof UpstreamProtocolError;
-      throw new UpstreamCallFailed(mapUpstreamError(last, provider.name), exhausted.attempts, latency, reached);
+      throw new UpstreamCallFailed(
+        mapUpstreamError(last, provider.name),
+        exhausted.attempts,
+        latency,
+        reached,
+      );
     }
   }
 
@@ -139,7 +145,9 @@ function mapUpstreamError(error: unknown, provider: string): UpstreamError | Ups
   }
   if (error instanceof UpstreamNetworkError) {
     return new UpstreamUnavailableError(
-      error.reason === 'timeout' ? `Upstream "${provider}" timed out` : `Upstream "${provider}" could not be reached`,
+      error.reason === 'timeout'
+        ? `Upstream "${provider}" timed out`
+        : `Upstream "${provider}" could not be reached`,
       { provider },
     );
   }

@@ -37,7 +37,8 @@ export function classify(input: ClassifyInput, rules: ClassifierRules = DEFAULT_
   if (input.requiresReasoning) return 'COMPLEX';
   if (input.intent && rules.simpleIntents.includes(input.intent.toLowerCase())) return 'SIMPLE';
   const context = input.messages.reduce((n, m) => n + m.content.length, 0);
-  if (input.messages.length > rules.complexOverMessages || context > rules.complexOverContextChars) return 'COMPLEX';
+  if (input.messages.length > rules.complexOverMessages || context > rules.complexOverContextChars)
+    return 'COMPLEX';
   if (
     input.messages.length <= rules.simpleMaxMessages &&
     input.messages.every((m) => m.content.length <= rules.simpleMaxMessageChars)

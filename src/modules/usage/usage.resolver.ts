@@ -9,7 +9,9 @@ import { UsageRangeInput, UsageRecordConnectionType, UsageRecordType, UsageRepor
 export class UsageResolver {
   constructor(private readonly usageService: UsageService) {}
 
-  @Query(() => UsageReportType, { description: 'Totals over [from, to), grouped by model, UTC day, API key or route.' })
+  @Query(() => UsageReportType, {
+    description: 'Totals over [from, to), grouped by model, UTC day, API key or route.',
+  })
   async usage(@Ctx() ctx: Context, @Arg('input') input: UsageRangeInput): Promise<UsageReportType> {
     const who = requireProjectKey(ctx);
     const groups = await this.usageService.totals(who.projectId, input);

@@ -118,7 +118,8 @@ export class UsageService {
     after: string | null | undefined,
     apiKeyId?: string | null,
   ): Promise<{ records: UsageRecord[]; hasNextPage: boolean }> {
-    if (!Number.isInteger(first) || first < 1 || first > 500) throw new BadInputError('first must be 1 to 500', 'first');
+    if (!Number.isInteger(first) || first < 1 || first > 500)
+      throw new BadInputError('first must be 1 to 500', 'first');
     const cursor = after ? decodeCursor(after) : null;
     const qb = this.db
       .getRepository<UsageRecord>('UsageRecord')

@@ -42,7 +42,8 @@ export class UsageRecordType {
   @Field(() => Int) completionTokens!: number;
   @Field(() => Int) totalTokens!: number;
   @Field(() => USDScalar) cost!: Pico;
-  @Field({ description: 'False when the served model had no price (recorded at $0, flagged).' }) priced!: boolean;
+  @Field({ description: 'False when the served model had no price (recorded at $0, flagged).' })
+  priced!: boolean;
   @Field(() => Int) gatewayLatencyMs!: number;
   @Field(() => Int) upstreamLatencyMs!: number;
   @Field(() => Int) attempts!: number;
