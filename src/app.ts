@@ -7,6 +7,8 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded';
 import { AlertResolver } from './modules/alerts/alert.resolver';
 import { AlertService } from './modules/alerts/alert.service';
 import { LocalEventBus, type EventBus } from './modules/alerts/event-bus';
+import { PgEventBus } from './modules/alerts/pg-event-bus';
+import { RedisEventBus } from './modules/alerts/redis-event-bus';
 import { WebhookService } from './modules/alerts/webhook.service';
 import { WebhookWorker } from './modules/alerts/webhook.worker';
 import { BudgetResolver } from './modules/budgets/budget.resolver';
@@ -107,7 +109,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   }
 
   const secrets = new SecretBox(config.secretKey ?? localSecretKey(config, log));
-  const bus = new LocalEventBus();
+  const bus = await startEventBus(config, url, db, log);
   const services = buildServices(config, db, log, secrets, bus);
   const demo = config.seedDemo ? await seedDemo(db, services.projects, services.catalog) : null;
 
@@ -168,6 +170,13 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       return closing;
     },
   };
+}
+
+/** Redis pub/sub when REDIS_URL is set, else Postgres LISTEN/NOTIFY on a shared server, else in-process. */
+async function startEventBus(config: Config, url: string, db: DataSource, log: Logger): Promise<EventBus> {
+  if (config.redisUrl) return RedisEventBus.start(config.redisUrl, log);
+  if (config.databaseUrl) return PgEventBus.start(url, db, log);
+  return new LocalEventBus();
 }
 
 /** Runs pending migrations; on a shared server, under an advisory lock so instances take turns. */

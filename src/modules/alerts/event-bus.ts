@@ -6,11 +6,9 @@ export interface BusEvents {
   alert: { projectId: string; alertId: string };
 }
 export type BusTopic = keyof BusEvents;
+export const BUS_TOPICS: readonly BusTopic[] = ['budgetMetrics', 'alert'];
 
-/**
- * Live events, scoped by project. In-process here; a cross-instance transport (Postgres
- * LISTEN/NOTIFY or Redis) plugs in behind the same two methods.
- */
+/** Live events, scoped by project, delivered to subscribers on every instance. */
 export interface EventBus {
   publish<T extends BusTopic>(topic: T, event: BusEvents[T]): void;
   subscribe<T extends BusTopic>(topic: T, projectId: string): AsyncIterable<BusEvents[T]>;
@@ -19,6 +17,7 @@ export interface EventBus {
 
 type Channels = { [K in `${BusTopic}:${string}`]: [BusEvents[BusTopic]] };
 
+/** One process only: the embedded default, and the local fan-out of the shared buses. */
 export class LocalEventBus implements EventBus {
   private readonly pubsub = createPubSub<Channels>();
 
@@ -31,4 +30,19 @@ export class LocalEventBus implements EventBus {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The wire format shared by the cross-instance buses. */
+export function encodeEvent(topic: BusTopic, event: BusEvents[BusTopic]): string {
+  return JSON.stringify({ t: topic, e: event });
+}
+
+export function decodeEvent(text: string): { topic: BusTopic; event: BusEvents[BusTopic] } | null {
+  try {
+    const parsed = JSON.parse(text) as { t?: unknown; e?: { projectId?: unknown } };
+    if (!BUS_TOPICS.includes(parsed.t as BusTopic) || typeof parsed.e?.projectId !== 'string') return null;
+    return { topic: parsed.t as BusTopic, event: parsed.e as BusEvents[BusTopic] };
+  } catch {
+    return null;
+  }
 }
