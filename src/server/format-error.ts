@@ -23,8 +23,11 @@ const PUBLIC_CODES = new Set<string>([
   'OPERATION_RESOLUTION_FAILURE',
 ] satisfies (ErrorCode | string)[]);
 
-/** Invalid text for a typed column (a malformed UUID id, say) is the caller's mistake, not ours. */
-const PG_BAD_INPUT = new Set(['22P02', '22007', '22008', '22003']);
+/**
+ * Invalid text for a typed column (a malformed UUID id, say) is the caller's mistake, not ours;
+ * so is text Postgres cannot store (a NUL character: 22021 in text columns, 22P05 in jsonb).
+ */
+const PG_BAD_INPUT = new Set(['22P02', '22007', '22008', '22003', '22021', '22P05']);
 
 /**
  * The one place errors leave the server: domain errors keep their code and figures, GraphQL's

@@ -4,7 +4,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { GraphQLSchema } from 'graphql';
+import { specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { DataSource } from 'typeorm';
@@ -16,6 +16,7 @@ import { AuthThrottle } from './auth-throttle';
 import { createLoaders, type Context } from './context';
 import { createFormatError } from './format-error';
 import { metricsHandler } from './metrics';
+import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
 
 export interface HttpServer {
   server: http.Server;
@@ -59,6 +60,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema,
+      validate: (schema, document) => validate(schema, document, [...specifiedRules, queryLimits()]),
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const raw =
@@ -87,6 +89,8 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     schema,
     formatError: createFormatError(log),
     includeStacktraceInErrorResponses: false,
+    validationRules: [queryLimits()],
+    parseOptions: { maxTokens: MAX_PARSE_TOKENS },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {
