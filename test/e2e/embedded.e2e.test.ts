@@ -1,0 +1,171 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startApp, type App } from '../../src/app';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/shared/logger';
+import { COMPLETION, type GqlResult } from '../support/harness';
+
+/**
+ * The embedded mode on its own: no DATABASE_URL (even when the test run has one), so the app
+ * runs PGlite in a fresh folder, migrates, seeds the demo project, and keeps it across restarts.
+ */
+describe('embedded mode (PGlite in a local folder, simulated provider, demo seed)', () => {
+  let dataDir: string;
+  let app: App | undefined;
+
+  // Deliberately not process.env: DATABASE_URL must stay unset whatever the test run has.
+  const start = () => {
+    const config = loadConfig({
+      PORT: '0',
+      TOLLGATE_DATA_DIR: dataDir,
+      TOLLGATE_SEED_DEMO: 'true',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    });
+    expect(config.databaseUrl).toBeUndefined();
+    return startApp(config, createLogger(config.logLevel));
+  };
+
+  async function gql<T>(
+    query: string,
+    variables: Record<string, unknown>,
+    key: string,
+  ): Promise<GqlResult<T>> {
+    const response = await fetch(app!.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: response.status, ...((await response.json()) as Omit<GqlResult<T>, 'status'>) };
+  }
+
+  beforeAll(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-embedded-'));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    expect(fs.existsSync(dataDir)).toBe(false);
+  });
+
+  let demoKey: string;
+  let demoProjectId: string;
+  let firstRecordId: string;
+
+  it('starts from an empty folder: migrates, seeds the demo project and serves a completion', async () => {
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+    app = await start();
+
+    // The database lives in the folder, and the schema is migrated.
+    expect(fs.existsSync(path.join(dataDir, 'pgdata'))).toBe(true);
+    const migrations = (await app.db.query(`SELECT name FROM migrations`)) as { name: string }[];
+    expect(migrations.length).toBeGreaterThan(0);
+    expect(app.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
+
+    // The demo project, with its ADMIN key, provider, models and budgets.
+    expect(app.demo).not.toBeNull();
+    demoKey = app.demo!.adminKey;
+    demoProjectId = app.demo!.projectId;
+    expect(demoKey).toMatch(/^tg_/);
+    const me = await gql<{
+      me: { kind: string; project: { id: string; name: string }; apiKey: { role: string } };
+    }>('{ me { kind project { id name } apiKey { role } } }', {}, demoKey);
+    expect(me.errors).toBeUndefined();
+    expect(me.data!.me).toEqual({
+      kind: 'API_KEY',
+      project: { id: demoProjectId, name: 'demo' },
+      apiKey: { role: 'ADMIN' },
+    });
+    const catalog = await gql<{ providers: { name: string; kind: string }[]; models: { name: string }[] }>(
+      '{ providers { name kind } models { name } }',
+      {},
+      demoKey,
+    );
+    expect(catalog.data!.providers).toEqual([{ name: 'simulated', kind: 'SIMULATED' }]);
+    expect(catalog.data!.models.map((m) => m.name).sort()).toEqual([
+      'claude-sonnet-4.5',
+      'deepseek-chat',
+      'gemini-2.5-flash',
+      'gpt-4.1',
+    ]);
+
+    // A completion on the simulated provider, offline, metered and charged against the demo budgets.
+    const result = await gql<{ createChatCompletion: Record<string, unknown> & { id: string } }>(
+      COMPLETION,
+      { input: { model: 'deepseek-chat', messages: [{ role: 'user', content: 'Hello, embedded' }] } },
+      demoKey,
+    );
+    expect(result.errors).toBeUndefined();
+    const completion = result.data!.createChatCompletion;
+    expect(completion).toMatchObject({
+      model: 'deepseek-chat',
+      priced: true,
+      replayed: false,
+      routing: { provider: 'simulated', modelRequested: 'deepseek-chat' },
+    });
+    expect(typeof completion.content).toBe('string');
+    expect((completion.content as string).length).toBeGreaterThan(0);
+    expect(Number(completion.cost)).toBeGreaterThan(0);
+    firstRecordId = completion.id;
+    const [row] = (await app.db.query(
+      `SELECT project_id, outcome, cost::text AS cost FROM usage_records WHERE id = $1`,
+      [firstRecordId],
+    )) as { project_id: string; outcome: string; cost: string }[];
+    expect(row).toMatchObject({ project_id: demoProjectId, outcome: 'SUCCESS' });
+    expect(Number(row.cost)).toBe(Number(completion.cost));
+
+    const status = await gql<{ budgetStatus: { requests: number; budget: { period: string } }[] }>(
+      '{ budgetStatus { requests budget { period } } }',
+      {},
+      demoKey,
+    );
+    expect(status.data!.budgetStatus.map((s) => [s.budget.period, s.requests]).sort()).toEqual([
+      ['DAILY', 1],
+      ['MONTHLY', 1],
+    ]);
+
+    await app.close();
+    app = undefined;
+  }, 120_000);
+
+  it('starts again on the same folder: no second seed, the same key works, the earlier record is kept', async () => {
+    expect(demoKey).toBeDefined();
+    app = await start();
+    expect(app.demo).toBeNull();
+    const [{ n: projects }] = (await app.db.query(`SELECT count(*)::int AS n FROM projects`)) as {
+      n: number;
+    }[];
+    expect(projects).toBe(1);
+
+    const me = await gql<{ me: { project: { id: string } } }>('{ me { project { id } } }', {}, demoKey);
+    expect(me.errors).toBeUndefined();
+    expect(me.data!.me.project.id).toBe(demoProjectId);
+
+    const records = await gql<{ usageRecords: { nodes: { id: string }[] } }>(
+      '{ usageRecords { nodes { id } } }',
+      {},
+      demoKey,
+    );
+    expect(records.errors).toBeUndefined();
+    expect(records.data!.usageRecords.nodes.map((n) => n.id)).toEqual([firstRecordId]);
+
+    // And it still serves: a second completion adds to the same ledger and the same budgets.
+    const again = await gql<{ createChatCompletion: { id: string } }>(
+      COMPLETION,
+      { input: { model: 'deepseek-chat', messages: [{ role: 'user', content: 'Hello again' }] } },
+      demoKey,
+    );
+    expect(again.errors).toBeUndefined();
+    const [{ n: rows }] = (await app.db.query(`SELECT count(*)::int AS n FROM usage_records`)) as {
+      n: number;
+    }[];
+    expect(rows).toBe(2);
+    const status = await gql<{ budgetStatus: { requests: number }[] }>(
+      '{ budgetStatus { requests } }',
+      {},
+      demoKey,
+    );
+    expect(status.data!.budgetStatus.map((s) => s.requests)).toEqual([2, 2]);
+  }, 120_000);
+});
