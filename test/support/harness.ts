@@ -27,9 +27,18 @@ export class TestServer {
   app!: App;
   config!: Config;
 
-  static async start(env: Record<string, string> = {}): Promise<TestServer> {
+  /**
+   * `options.databaseUrl`: run on that database (another TestServer's, to test several instances
+   * sharing one), neither created nor dropped here.
+   */
+  static async start(
+    env: Record<string, string> = {},
+    options: { databaseUrl?: string } = {},
+  ): Promise<TestServer> {
     const t = new TestServer();
-    const database = await createTestDatabase();
+    const database = options.databaseUrl
+      ? { url: options.databaseUrl, drop: async () => undefined }
+      : await createTestDatabase();
     t.defer(() => database.drop());
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-test-'));
     t.defer(() => fs.rmSync(dataDir, { recursive: true, force: true }));

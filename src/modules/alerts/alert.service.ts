@@ -20,9 +20,11 @@ interface NewAlert {
 export const severityOf = (threshold: number): AlertSeverity => (threshold >= 0.9 ? 'CRITICAL' : 'WARNING');
 
 /**
- * Alert rules, run inside the settle transaction. A threshold fires in the settle that crosses
- * it (counter updates are serialized by the row lock, so exactly one settle does), and the
- * unique (project, dedupe key) index makes a second insert a no-op whatever happens.
+ * Alert rules, run inside the settle transaction. A rule fires while it holds (spend at or past a
+ * threshold), and the unique (project, dedupe key) index makes every insert after the first a
+ * no-op, across instances. Counter updates are serialized by the row lock, so the first insert is
+ * made by the settle that crossed the threshold; and a threshold passed without a crossing (a limit
+ * lowered or a threshold added mid-period) still fires, once, at the next settle.
  */
 export class AlertService {
   /** Dedupe keys known to exist, so a rule that stays true does not re-insert on every call. */
@@ -71,7 +73,7 @@ export class AlertService {
   }
 
   private rules(counter: SettledCounter, now: Date): NewAlert[] {
-    const { budget, spentBefore, spent } = counter;
+    const { budget, spent } = counter;
     const period = budget.periodStart.toISOString();
     const limit = budget.limit;
     const utilization = ratio(spent, limit);
@@ -91,7 +93,7 @@ export class AlertService {
     const alerts: NewAlert[] = [];
     for (const threshold of budget.thresholds) {
       const mark = fractionOf(limit, threshold);
-      if (spentBefore < mark && spent >= mark) {
+      if (spent > 0n && spent >= mark) {
         alerts.push({
           ...base,
           type: 'BUDGET_THRESHOLD',
@@ -102,7 +104,7 @@ export class AlertService {
         });
       }
     }
-    if (spentBefore < limit && spent >= limit) {
+    if (spent >= limit) {
       const type = budget.period === 'DAILY' ? 'DAILY_BUDGET_EXCEEDED' : 'MONTHLY_BUDGET_EXCEEDED';
       alerts.push({
         ...base,

@@ -25,6 +25,8 @@ export class WebhookWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Aborted by stop(): a receiver that never answers must not hold up a shutdown. */
+  private abort = new AbortController();
 
   constructor(
     private readonly db: DataSource,
@@ -36,6 +38,7 @@ export class WebhookWorker {
 
   start(): void {
     this.stopped = false;
+    if (this.abort.signal.aborted) this.abort = new AbortController();
     this.schedule(0);
   }
 
@@ -47,6 +50,7 @@ export class WebhookWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.abort.abort();
     await this.running;
   }
 
@@ -100,12 +104,18 @@ export class WebhookWorker {
         body,
         headersTimeout: TIMEOUT_MS,
         bodyTimeout: TIMEOUT_MS,
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), this.abort.signal]),
       });
       status = response.statusCode;
       await response.body.dump();
       if (status >= 300) error = `receiver answered ${status}`;
     } catch (e) {
+      if (this.abort.signal.aborted) {
+        // Cut short by our own shutdown: not the receiver's failure. Give the lease back so the
+        // next instance up retries it now.
+        await this.db.query(`UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1`, [row.id]);
+        return;
+      }
       error = e instanceof Error ? e.message : String(e);
     }
     if (error === null) {

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import { IsNull, type DataSource } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import { formatUsd, maxPico, parseUsd, ratio, type Pico } from '../../shared/money';
 import { ApiKey } from '../projects/api-key.entity';
@@ -62,9 +62,10 @@ export class BudgetService {
     return true;
   }
 
+  /** A project's budgets; with `apiKeyId`, only that key's (null: only the project-wide ones). */
   list(projectId: string, apiKeyId?: string | null): Promise<Budget[]> {
     return this.db.getRepository(Budget).find({
-      where: apiKeyId === undefined ? { projectId } : { projectId, apiKeyId: apiKeyId ?? undefined },
+      where: apiKeyId === undefined ? { projectId } : { projectId, apiKeyId: apiKeyId ?? IsNull() },
       order: { createdAt: 'ASC' },
     });
   }

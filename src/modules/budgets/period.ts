@@ -45,17 +45,29 @@ function localParts(instant: number, timeZone: string): { y: number; m: number; 
   return { y: parts.year, m: parts.month, d: parts.day, ms: asUtc };
 }
 
-/** The UTC instant at which the zone's wall clock reads y-m-d 00:00 (DST-safe). */
+const DAY_MS = 86_400_000;
+
+/**
+ * The first instant of the zone's calendar day y-m-d, as UTC milliseconds. Usually the instant its
+ * wall clock reads 00:00; when 00:00 happens twice (a fall-back at midnight), the first of them;
+ * when it never happens (a spring-forward at midnight, as in Cairo or Santiago), the transition.
+ */
 function localMidnight(y: number, m: number, d: number, timeZone: string): number {
   const wall = Date.UTC(y, m - 1, d);
-  let guess = wall;
-  for (let i = 0; i < 3; i++) {
-    const offset = localParts(guess, timeZone).ms - guess;
-    const next = wall - offset;
-    if (next === guess) break;
-    guess = next;
+  // Every offset the zone uses within a day of that midnight: one, or the two either side of a change.
+  const offsets = new Set([wall - DAY_MS, wall, wall + DAY_MS].map((t) => localParts(t, timeZone).ms - t));
+  const candidates = [...offsets].map((offset) => wall - offset).sort((a, b) => a - b);
+  const exact = candidates.find((t) => localParts(t, timeZone).ms === wall);
+  if (exact !== undefined) return exact;
+  // Midnight falls in a gap: the day starts when the wall clock jumps past it. Bisect to the second.
+  let before = candidates[0];
+  let after = candidates[candidates.length - 1];
+  while (after - before > 1000) {
+    const mid = before + Math.max(1000, Math.floor((after - before) / 2000) * 1000);
+    if (localParts(mid, timeZone).ms >= wall) after = mid;
+    else before = mid;
   }
-  return guess;
+  return after;
 }
 
 export function windowAt(at: Date, period: BudgetPeriod, timeZone: string): Window {

@@ -16,10 +16,12 @@ const HOUR_MS = 3_600_000;
 /**
  * Run-rate projection: spend / elapsed x length. Early in a window the elapsed time is floored
  * (one hour, or a tenth of the window if longer), so one call in the first minute does not
- * project an absurd figure, and nothing divides by zero.
+ * project an absurd figure (at most 11x the spend of a daily or monthly window), and nothing divides
+ * by zero (an empty window projects what was spent).
  */
 export function project(spent: Pico, window: Window, now: Date): Projection {
   const length = window.end.getTime() - window.start.getTime();
+  if (!(length > 0)) return { projected: spent, ratePerDay: 0n, daysElapsed: 0, daysInPeriod: 0 };
   const elapsedRaw = Math.min(Math.max(now.getTime() - window.start.getTime(), 0), length);
   const floor = Math.min(length, Math.max(HOUR_MS, length / 10));
   const elapsed = Math.max(elapsedRaw, floor);

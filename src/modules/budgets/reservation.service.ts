@@ -27,7 +27,6 @@ export interface Hold {
 /** A counter after a settle changed it: what alert rules look at. */
 export interface SettledCounter {
   budget: ApplicableBudget;
-  spentBefore: Pico;
   spent: Pico;
   reserved: Pico;
   promptTokens: number;
@@ -111,6 +110,9 @@ export class ReservationService {
         [budgets.map((b) => b.id), budgets.map((b) => b.periodStart.toISOString())],
       );
       // Lock order: by budget id, the same in every transaction, so two reserves cannot deadlock.
+      // Every budget is tried (a refused conditional update changes nothing and locks nothing), so
+      // the refusal can name a REJECT budget whenever one refuses: a DOWNGRADE never masks it.
+      const refused: BudgetExceededError[] = [];
       for (const budget of budgets) {
         // UPDATE ... RETURNING comes back from TypeORM as [rows, count]
         const [updated]: unknown[][] = await em.query(
@@ -119,12 +121,13 @@ export class ReservationService {
             RETURNING budget_id`,
           [budget.id, budget.periodStart.toISOString(), formatUsd(amount), formatUsd(budget.limit)],
         );
-        if (updated.length === 0) {
-          const [row]: { spent: string; reserved: string }[] = await em.query(
-            `SELECT spent, reserved FROM budget_counters WHERE budget_id = $1 AND period_start = $2`,
-            [budget.id, budget.periodStart.toISOString()],
-          );
-          throw new BudgetExceededError({
+        if (updated.length > 0) continue;
+        const [row]: { spent: string; reserved: string }[] = await em.query(
+          `SELECT spent, reserved FROM budget_counters WHERE budget_id = $1 AND period_start = $2`,
+          [budget.id, budget.periodStart.toISOString()],
+        );
+        refused.push(
+          new BudgetExceededError({
             budgetId: budget.id,
             period: budget.period,
             policy: budget.policy,
@@ -133,25 +136,22 @@ export class ReservationService {
             reserved: parseUsd(row.reserved),
             limit: budget.limit,
             estimate: amount,
-          });
-        }
+          }),
+        );
+      }
+      if (refused.length > 0) {
+        throw refused.find((e) => e.shortfall.policy === 'REJECT') ?? refused[0];
       }
       const holds: ReservationHold[] = budgets.map((b) => ({
         budgetId: b.id,
         periodStart: b.periodStart.toISOString(),
         amount: formatUsd(amount),
       }));
+      // Expiry on the database clock, the one the sweeper reads (not `now`, which only picks windows).
       const [row]: { id: string }[] = await em.query(
         `INSERT INTO reservations (project_id, api_key_id, request_id, amount, holds, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-        [
-          projectId,
-          apiKeyId,
-          requestId,
-          formatUsd(amount),
-          JSON.stringify(holds),
-          new Date(now.getTime() + this.ttlMs),
-        ],
+         VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond') RETURNING id`,
+        [projectId, apiKeyId, requestId, formatUsd(amount), JSON.stringify(holds), this.ttlMs],
       );
       return { id: row.id, amount, budgets };
     });
@@ -198,10 +198,11 @@ export class ReservationService {
         ],
       );
       const row = rows[0];
+      // The budget was deleted while the call was in flight (its counters went with it).
+      if (!row) continue;
       const spent = parseUsd(row.spent);
       counters.push({
         budget,
-        spentBefore: spent - charge.cost,
         spent,
         reserved: parseUsd(row.reserved),
         promptTokens: Number(row.prompt_tokens),
@@ -216,7 +217,7 @@ export class ReservationService {
   async release(hold: Hold, em?: EntityManager): Promise<boolean> {
     if (hold.id === null) return false;
     const id = hold.id;
-    const run = (tx: EntityManager) => this.releaseById(tx, id);
+    const run = async (tx: EntityManager) => (await this.releaseAll(tx, [id])) > 0;
     return em ? run(em) : this.db.transaction(run);
   }
 
@@ -228,27 +229,40 @@ export class ReservationService {
           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [limit],
       );
-      let released = 0;
-      for (const { id } of expired) if (await this.releaseById(em, id)) released++;
-      return released;
+      const ids = expired.map((r) => r.id);
+      return ids.length === 0 ? 0 : this.releaseAll(em, ids);
     });
   }
 
-  private async releaseById(em: EntityManager, id: string): Promise<boolean> {
+  /**
+   * Marks ACTIVE reservations released and takes what they held off the counters. All their holds are
+   * summed per counter and applied in budget id order, the order reserve locks counters in: taking
+   * them reservation by reservation would lock counters out of order and could deadlock a reserve.
+   */
+  private async releaseAll(em: EntityManager, ids: string[]): Promise<number> {
     const [rows]: { holds: ReservationHold[] }[][] = await em.query(
       `UPDATE reservations SET status = 'RELEASED', closed_at = now()
-        WHERE id = $1 AND status = 'ACTIVE' RETURNING holds`,
-      [id],
+        WHERE id = ANY($1::uuid[]) AND status = 'ACTIVE' RETURNING holds`,
+      [ids],
     );
-    if (!rows || rows.length === 0) return false;
-    const holds = [...rows[0].holds].sort((a, b) => a.budgetId.localeCompare(b.budgetId));
-    for (const h of holds) {
+    if (!rows || rows.length === 0) return 0;
+    const held = new Map<string, { budgetId: string; periodStart: string; amount: Pico }>();
+    for (const h of rows.flatMap((r) => r.holds)) {
+      const periodStart = new Date(h.periodStart).toISOString();
+      const key = `${h.budgetId}|${periodStart}`;
+      const sum = held.get(key) ?? { budgetId: h.budgetId, periodStart, amount: 0n };
+      sum.amount += parseUsd(h.amount);
+      held.set(key, sum);
+    }
+    // Postgres orders uuids as their lowercase hex text, so plain string order is its order.
+    const ordered = [...held.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, h]) => h);
+    for (const h of ordered) {
       await em.query(
         `UPDATE budget_counters SET reserved = reserved - $3::numeric, updated_at = now()
           WHERE budget_id = $1 AND period_start = $2`,
-        [h.budgetId, h.periodStart, h.amount],
+        [h.budgetId, h.periodStart, formatUsd(h.amount)],
       );
     }
-    return true;
+    return rows.length;
   }
 }
