@@ -1,4 +1,10 @@
 import path from 'node:path';
+import type { BreakerPolicy } from './modules/limits/circuit-breaker';
+import type { ProjectLimits } from './modules/limits/gateway-limiter';
+import type { RetryPolicy } from './modules/limits/retry';
+import type { UpstreamLimitPolicy } from './modules/limits/upstream-limiter';
+import { DEFAULT_RULES, parseRoutingRules, type ClassifierRules } from './modules/routing/classifier';
+import { DEFAULT_FALLBACK, parseFallbackChain, type FallbackStep } from './modules/routing/router.service';
 
 /** One typed configuration object, read from the environment and validated once at boot. */
 export interface Config {
@@ -26,6 +32,18 @@ export interface Config {
   metricsCoalesceMs: number;
   webhookPollMs: number;
   webhookBackoffMs: number;
+  /** Classifier thresholds: TOLLGATE_ROUTING_RULES (JSON) over the reference's defaults. */
+  routingRules: ClassifierRules;
+  /** What auto routing tries after its first choice: TOLLGATE_FALLBACK_CHAIN. */
+  fallbackChain: readonly FallbackStep[];
+  /** Upstream retries: TOLLGATE_RETRY_*. */
+  retry: RetryPolicy;
+  /** Circuit breaker per provider and model: TOLLGATE_BREAKER_*. */
+  breaker: BreakerPolicy;
+  /** Upstream key wait queue and refused-key cooldown: TOLLGATE_UPSTREAM_*. */
+  upstreamLimits: UpstreamLimitPolicy;
+  /** Requests and tokens per minute of every project: TOLLGATE_PROJECT_RPM_LIMIT / _TPM_LIMIT (unset: none). */
+  projectLimits: ProjectLimits;
 }
 
 type Env = Record<string, string | undefined>;
@@ -58,7 +76,42 @@ export function loadConfig(env: Env = process.env): Config {
     metricsCoalesceMs: int(env, 'TOLLGATE_METRICS_COALESCE_MS', 250, 0, 60_000),
     webhookPollMs: int(env, 'TOLLGATE_WEBHOOK_POLL_MS', 1_000, 50, 600_000),
     webhookBackoffMs: int(env, 'TOLLGATE_WEBHOOK_BACKOFF_MS', 1_000, 10, 600_000),
+    routingRules: parsed(env, 'TOLLGATE_ROUTING_RULES', DEFAULT_RULES, (raw) => parseRoutingRules(raw)),
+    fallbackChain: parsed(env, 'TOLLGATE_FALLBACK_CHAIN', DEFAULT_FALLBACK, parseFallbackChain),
+    retry: {
+      attempts: int(env, 'TOLLGATE_RETRY_ATTEMPTS', 3, 1, 20),
+      baseDelayMs: int(env, 'TOLLGATE_RETRY_BASE_DELAY_MS', 200, 0, 60_000),
+      maxDelayMs: int(env, 'TOLLGATE_RETRY_MAX_DELAY_MS', 5_000, 0, 600_000),
+      maxRetryAfterMs: int(env, 'TOLLGATE_RETRY_AFTER_MAX_MS', 30_000, 0, 600_000),
+    },
+    breaker: {
+      failureThreshold: int(env, 'TOLLGATE_BREAKER_FAILURES', 5, 1, 10_000),
+      openMs: int(env, 'TOLLGATE_BREAKER_OPEN_MS', 60_000, 10, 24 * 3_600_000),
+    },
+    upstreamLimits: {
+      queueMax: int(env, 'TOLLGATE_UPSTREAM_QUEUE_MAX', 500, 0, 1_000_000),
+      queueTimeoutMs: int(env, 'TOLLGATE_UPSTREAM_QUEUE_TIMEOUT_MS', 30_000, 1, 3_600_000),
+      keyCooldownMs: int(env, 'TOLLGATE_UPSTREAM_KEY_COOLDOWN_MS', 60_000, 0, 24 * 3_600_000),
+    },
+    projectLimits: {
+      rpm: optionalInt(env, 'TOLLGATE_PROJECT_RPM_LIMIT', 1, 1_000_000_000),
+      tpm: optionalInt(env, 'TOLLGATE_PROJECT_TPM_LIMIT', 1, 1_000_000_000),
+    },
   };
+}
+
+function optionalInt(env: Env, name: string, min: number, max: number): number | null {
+  return nonEmpty(env[name]) === undefined ? null : int(env, name, 0, min, max);
+}
+
+function parsed<T>(env: Env, name: string, fallback: T, parse: (raw: string) => T): T {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  try {
+    return parse(raw);
+  } catch (error) {
+    throw new ConfigError(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

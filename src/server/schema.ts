@@ -3,8 +3,14 @@ import { buildSchema, type ContainerType, type PubSub } from 'type-graphql';
 import { AlertResolver } from '../modules/alerts/alert.resolver';
 import { BudgetResolver } from '../modules/budgets/budget.resolver';
 import { CompletionResolver } from '../modules/completions/completion.resolver';
+import {
+  LimiterResolver,
+  ModelLimitsResolver,
+  ProviderLimitsResolver,
+} from '../modules/limits/limiter.resolver';
 import { ProjectResolver } from '../modules/projects/project.resolver';
 import { ProviderResolver } from '../modules/providers/provider.resolver';
+import { RoutingResolver } from '../modules/routing/routing.resolver';
 import { UsageResolver } from '../modules/usage/usage.resolver';
 import type { EventBus, BusTopic } from '../modules/alerts/event-bus';
 
@@ -15,6 +21,10 @@ export const RESOLVERS = [
   UsageResolver,
   AlertResolver,
   CompletionResolver,
+  RoutingResolver,
+  LimiterResolver,
+  ProviderLimitsResolver,
+  ModelLimitsResolver,
 ] as const;
 
 type ResolverClass = (typeof RESOLVERS)[number];

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../../config';
-import { UpstreamError, type DomainError } from '../../shared/errors';
+import { UpstreamError, UpstreamUnavailableError, type DomainError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { costOf, type Pico } from '../../shared/money';
 import type { Alert } from '../alerts/alert.entity';
@@ -11,13 +11,14 @@ import type { WebhookWorker } from '../alerts/webhook.worker';
 import { BudgetExceededError } from '../budgets/budget.errors';
 import type { MetricsPublisher } from '../budgets/metrics.publisher';
 import type { Hold, ReservationService } from '../budgets/reservation.service';
+import type { GatewayLimiter } from '../limits/gateway-limiter';
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Catalog, CatalogService } from '../providers/catalog.service';
 import type { Model } from '../providers/model.entity';
 import { UpstreamCallFailed, type CallResult, type UpstreamClient } from '../providers/upstream.client';
 import type { UpstreamUsage } from '../providers/upstream.types';
 import { classify } from '../routing/classifier';
-import { worstCase, type RouterService } from '../routing/router.service';
+import { worstCase, type RoutePlan, type RouterService } from '../routing/router.service';
 import type { UsageService } from '../usage/usage.service';
 import type { CompletionRequest, CompletionResult } from './completion.types';
 import { validateRequest, type ValidRequest } from './completion.validation';
@@ -30,6 +31,7 @@ export interface CompletionDeps {
   log: Logger;
   catalog: CatalogService;
   router: RouterService;
+  limiter: GatewayLimiter;
   reservations: ReservationService;
   upstream: UpstreamClient;
   usage: UsageService;
@@ -48,7 +50,7 @@ interface Attempt {
 
 /**
  * The completion pipeline, in the order of SPEC.md: validate, idempotency, route, estimate,
- * reserve, call, settle, alert and publish.
+ * rate-limit (before anything is reserved), reserve, call, settle, alert and publish.
  */
 export class CompletionService {
   private inflight = 0;
@@ -74,7 +76,8 @@ export class CompletionService {
     const req = validateRequest(request, this.d.config);
     const catalog = await this.d.catalog.catalog(who.projectId);
     const promptTokens = countChatTokens(req.messages);
-    const plan = this.d.router.plan(catalog, req.model, classify(req), promptTokens, req.maxTokens);
+    const tier = classify(req, this.d.config.routingRules);
+    const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens, false);
     const model = plan.chain[0];
     return {
       model: model.name,
@@ -111,13 +114,58 @@ export class CompletionService {
   ): Promise<CompletionResult> {
     const started = performance.now();
     const catalog = await this.d.catalog.catalog(who.projectId);
-    const tier = classify(req);
+    const tier = classify(req, this.d.config.routingRules);
     const promptTokens = countChatTokens(req.messages);
     const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens);
+    // Gateway key and project limits, before any reservation: a refused call holds nothing.
+    const admission = await this.d.limiter.admit(who, promptTokens + req.maxTokens);
+    let usedTokens = 0;
+    try {
+      const result = await this.callAlongChain(
+        who,
+        req,
+        requestId,
+        plan,
+        catalog,
+        promptTokens,
+        started,
+        signal,
+      );
+      usedTokens = result.totalTokens;
+      return result;
+    } finally {
+      admission.settle(usedTokens);
+    }
+  }
 
+  /** Calls the plan's first usable model; on an unavailable upstream, falls back along the chain. */
+  private async callAlongChain(
+    who: KeyPrincipal,
+    req: ValidRequest,
+    requestId: string,
+    plan: RoutePlan,
+    catalog: Catalog,
+    promptTokens: number,
+    started: number,
+    signal?: AbortSignal,
+  ): Promise<CompletionResult> {
     const fallbacks: string[] = [];
-    let attempt = await this.reserveFor(who, requestId, plan.chain[0], catalog, promptTokens, req.maxTokens);
-    for (let i = 0; ;) {
+    let index = this.nextUsable(catalog, plan.chain, 0);
+    if (index < 0) {
+      throw new UpstreamUnavailableError(
+        `Model "${plan.chain[0].name}" is unavailable: its circuit is open or every upstream key failed`,
+        { model: plan.chain[0].name },
+      );
+    }
+    let attempt = await this.reserveFor(
+      who,
+      requestId,
+      plan.chain[index],
+      catalog,
+      promptTokens,
+      req.maxTokens,
+    );
+    for (;;) {
       const provider = catalog.providers.get(attempt.model.providerId);
       let call: CallResult;
       try {
@@ -148,12 +196,19 @@ export class CompletionService {
           started,
           provider?.name,
         );
-        const next = plan.chain[++i];
         const retryable = error instanceof UpstreamCallFailed && error.error.code === 'UPSTREAM_UNAVAILABLE';
-        if (!next || !retryable || attempt.downgraded)
-          throw error instanceof UpstreamCallFailed ? error.error : error;
+        const next = retryable && !attempt.downgraded ? this.nextUsable(catalog, plan.chain, index + 1) : -1;
+        if (next < 0) throw error instanceof UpstreamCallFailed ? error.error : error;
         fallbacks.push(attempt.model.name);
-        attempt = await this.reserveFor(who, requestId, next, catalog, promptTokens, req.maxTokens);
+        index = next;
+        attempt = await this.reserveFor(
+          who,
+          requestId,
+          plan.chain[index],
+          catalog,
+          promptTokens,
+          req.maxTokens,
+        );
         continue;
       }
       return this.settle(
@@ -169,6 +224,12 @@ export class CompletionService {
         started,
       );
     }
+  }
+
+  /** The first model of the chain from `from` on that routing may still use (health changes mid-call). */
+  private nextUsable(catalog: Catalog, chain: Model[], from: number): number {
+    for (let i = from; i < chain.length; i++) if (this.d.router.isUsable(catalog, chain[i])) return i;
+    return -1;
   }
 
   /** Holds the worst-case cost; under a DOWNGRADE budget, falls to the cheapest model that fits. */

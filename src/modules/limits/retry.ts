@@ -1,12 +1,13 @@
 import { UpstreamHttpError, UpstreamNetworkError } from '../providers/upstream.types';
-import { sleep } from '../providers/simulated.transport';
 
 export interface RetryPolicy {
-  /** Total attempts, first one included. */
+  /** Total attempts on retryable failures, the first one included. */
   attempts: number;
+  /** Backoff ceiling of the first retry; doubles each retry... */
   baseDelayMs: number;
+  /** ...up to this. The delay is drawn uniformly below the ceiling (full jitter). */
   maxDelayMs: number;
-  /** The longest `Retry-After` honoured; a longer one ends the retries. */
+  /** The longest `Retry-After` honoured; a longer one ends the retries (the caller falls back). */
   maxRetryAfterMs: number;
 }
 
@@ -17,50 +18,58 @@ export const DEFAULT_RETRY: RetryPolicy = {
   maxRetryAfterMs: 30_000,
 };
 
+// HTTP-date (RFC 9110 5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms.
+const HTTP_DATE = [
+  /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+  /^[A-Za-z]{6,9}, \d{2}-[A-Za-z]{3}-\d{2} \d{2}:\d{2}:\d{2} GMT$/,
+  /^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/,
+];
+
+/**
+ * How long an upstream asks to wait: `retry-after-ms` (milliseconds, OpenAI's), else
+ * `Retry-After` as delta-seconds or an HTTP-date. Undefined when absent or malformed.
+ */
+export function parseRetryAfter(
+  headers: Record<string, string | string[] | undefined>,
+  now = Date.now(),
+): number | undefined {
+  const first = (name: string) => {
+    const value = headers[name];
+    return (Array.isArray(value) ? value[0] : value)?.trim();
+  };
+  const ms = first('retry-after-ms');
+  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms)) return Math.ceil(Number(ms));
+  const value = first('retry-after');
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
+  if (!HTTP_DATE.some((form) => form.test(value))) return undefined;
+  const date = Date.parse(value.endsWith('GMT') ? value : `${value} GMT`);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
 
+/** 429, 500, 502, 503, 504, timeouts and connection failures (resets, refusals). */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof UpstreamHttpError) return RETRYABLE_STATUS.has(error.status);
   return error instanceof UpstreamNetworkError;
 }
 
-/** Delay before retry `n` (1-based): the upstream's Retry-After when given, else full-jitter backoff. */
-export function retryDelay(error: unknown, retry: number, policy: RetryPolicy, random = Math.random): number {
-  if (error instanceof UpstreamHttpError && error.retryAfterMs !== undefined) return error.retryAfterMs;
+/**
+ * Delay before retry `retry` (1-based): the upstream's Retry-After / retry-after-ms when given
+ * (exactly, never less), else full-jitter exponential backoff: uniform in
+ * [0, min(maxDelayMs, baseDelayMs * 2^(retry-1))). Null when the upstream asks for longer than
+ * `maxRetryAfterMs`: not worth waiting for.
+ */
+export function retryDelay(
+  error: unknown,
+  retry: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number | null {
+  if (error instanceof UpstreamHttpError && error.retryAfterMs !== undefined) {
+    return error.retryAfterMs > policy.maxRetryAfterMs ? null : error.retryAfterMs;
+  }
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
   return Math.floor(random() * ceiling);
-}
-
-/** The error that ends a call, with how many attempts were made. */
-export class AttemptsExhaustedError extends Error {
-  constructor(
-    readonly last: unknown,
-    readonly attempts: number,
-  ) {
-    super(last instanceof Error ? last.message : String(last));
-    this.name = 'AttemptsExhaustedError';
-  }
-}
-
-/**
- * Runs `fn` until it succeeds, fails with a non-retryable error, or attempts run out.
- * `fn` gets the attempt number (1-based).
- */
-export async function withRetries<T>(
-  fn: (attempt: number) => Promise<T>,
-  policy: RetryPolicy,
-  signal?: AbortSignal,
-): Promise<{ value: T; attempts: number }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return { value: await fn(attempt), attempts: attempt };
-    } catch (error) {
-      if (!isRetryable(error) || attempt >= policy.attempts || signal?.aborted) {
-        throw new AttemptsExhaustedError(error, attempt);
-      }
-      const delay = retryDelay(error, attempt, policy);
-      if (delay > policy.maxRetryAfterMs) throw new AttemptsExhaustedError(error, attempt);
-      await sleep(delay, signal);
-    }
-  }
 }

@@ -1,6 +1,6 @@
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { parseRetryAfter } from '../limits/retry';
 import {
-  parseRetryAfter,
   UpstreamHttpError,
   UpstreamNetworkError,
   UpstreamProtocolError,

@@ -1,11 +1,18 @@
-import { UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
-import { AttemptsExhaustedError, DEFAULT_RETRY, withRetries, type RetryPolicy } from '../limits/retry';
+import {
+  RateLimitedError,
+  UpstreamError,
+  UpstreamUnavailableError,
+  type DomainError,
+} from '../../shared/errors';
+import type { BreakerRegistry } from '../limits/circuit-breaker';
+import { DEFAULT_RETRY, isRetryable, retryDelay, type RetryPolicy } from '../limits/retry';
+import type { UpstreamLimiter } from '../limits/upstream-limiter';
 import type { CatalogService } from './catalog.service';
 import { DEFAULT_SIMULATION } from './catalog.service';
 import type { Model } from './model.entity';
 import { OpenAiTransport } from './openai.transport';
 import type { Provider } from './provider.entity';
-import { SimulatedTransport } from './simulated.transport';
+import { SimulatedTransport, sleep } from './simulated.transport';
 import {
   UpstreamHttpError,
   UpstreamNetworkError,
@@ -17,6 +24,7 @@ import {
 
 export interface CallResult {
   reply: UpstreamReply;
+  /** Upstream requests made, retries and key rotations included. */
   attempts: number;
   upstreamLatencyMs: number;
 }
@@ -24,7 +32,7 @@ export interface CallResult {
 /** A failed upstream call, already mapped to a domain error, with what it cost in attempts. */
 export class UpstreamCallFailed extends Error {
   constructor(
-    readonly error: UpstreamError | UpstreamUnavailableError,
+    readonly error: DomainError,
     readonly attempts: number,
     readonly upstreamLatencyMs: number,
     /** True when the upstream was reached at least once (so a usage record is due). */
@@ -35,17 +43,30 @@ export class UpstreamCallFailed extends Error {
 }
 
 /**
- * Calls a model's provider: picks the transport, retries what is retryable, and rotates to the
- * next upstream key when one is refused (401/403).
+ * Calls a model's provider. Each request goes through the model's circuit breaker and one
+ * upstream key's limits (concurrency slot, RPM token); a refused key (401/403) is set aside for
+ * its cooldown and the next key is tried; 429, 5xx, timeouts and connection failures are retried
+ * with backoff (Retry-After honoured) until the policy's attempts run out or the circuit opens.
  */
 export class UpstreamClient {
   private readonly transports = new Map<string, { version: Date; transport: UpstreamTransport }>();
-  private readonly keyCursor = new Map<string, number>();
 
   constructor(
     private readonly catalog: CatalogService,
+    private readonly limiter: UpstreamLimiter,
+    private readonly breakers: BreakerRegistry,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {}
+
+  /** Whether routing may send to this model now: its circuit lets calls through and a key is usable. */
+  isHealthy(provider: Provider, model: Model): boolean {
+    return this.breakers.isAvailable(provider.id, model.name) && !this.limiter.allKeysFailed(provider);
+  }
+
+  /** Whether a request could start on this provider right now (a free slot and an RPM token). */
+  hasCapacity(provider: Provider): boolean {
+    return this.limiter.hasCapacity(provider);
+  }
 
   async call(
     provider: Provider,
@@ -56,63 +77,88 @@ export class UpstreamClient {
     signal?: AbortSignal,
   ): Promise<CallResult> {
     const transport = this.transport(provider);
-    const keys = provider.kind === 'SIMULATED' ? [undefined] : this.catalog.upstreamKeys(provider);
-    if (keys.length === 0) {
-      throw new UpstreamCallFailed(
-        new UpstreamUnavailableError(`Provider "${provider.name}" has no usable upstream key`),
-        0,
-        0,
-        false,
-      );
-    }
+    const values = this.keyValues(provider);
+    // Keys this call may not use: missing values (an unset env var), then any refused on the way.
+    const skip = new Set(values.flatMap((v, i) => (v === null ? [i] : [])));
+    const breaker = this.breakers.get(provider.id, model.name);
     const started = performance.now();
+    let attempts = 0;
+    let failures = 0;
     let reached = false;
-    try {
-      const { value, attempts } = await withRetries(
-        async () => {
-          const reply = await this.withKeyRotation(provider.id, keys, (key) =>
-            transport.complete({ model: model.upstreamName, messages, maxTokens, temperature, signal }, key),
-          );
-          reached = true;
-          return reply;
-        },
-        this.retry,
-        signal,
-      );
-      return { reply: value, attempts, upstreamLatencyMs: Math.round(performance.now() - started) };
-    } catch (error) {
-      const latency = Math.round(performance.now() - started);
-      const exhausted =
-        error instanceof AttemptsExhaustedError ? error : new AttemptsExhaustedError(error, 1);
-      const last = exhausted.last;
-      reached ||= last instanceof UpstreamHttpError || last instanceof UpstreamProtocolError;
-      throw new UpstreamCallFailed(
-        mapUpstreamError(last, provider.name),
-        exhausted.attempts,
-        latency,
-        reached,
-      );
+    let last: unknown;
+    const fail = (error: DomainError): UpstreamCallFailed =>
+      new UpstreamCallFailed(error, attempts, Math.round(performance.now() - started), reached);
+    const lastOr = (fallback: () => DomainError): DomainError =>
+      last === undefined ? fallback() : mapUpstreamError(last, provider.name);
+
+    for (;;) {
+      if (!breaker.isAvailable()) throw fail(lastOr(() => circuitOpen(provider, model)));
+      const key = this.limiter.pickKey(provider, skip);
+      if (key === null) throw fail(lastOr(() => noUsableKey(provider, values.length, skip.size)));
+      let release: () => void;
+      try {
+        release = await this.limiter.acquire(provider, key, signal);
+      } catch (error) {
+        throw fail(
+          error instanceof RateLimitedError ? error : lastOr(() => mapUpstreamError(error, provider.name)),
+        );
+      }
+      if (!breaker.tryPass()) {
+        release();
+        continue; // another caller holds the half-open probe: the check above now refuses
+      }
+      attempts++;
+      let error: unknown;
+      try {
+        const reply = await transport.complete(
+          { model: model.upstreamName, messages, maxTokens, temperature, signal },
+          values[key] ?? undefined,
+        );
+        breaker.onSuccess();
+        return { reply, attempts, upstreamLatencyMs: Math.round(performance.now() - started) };
+      } catch (caught) {
+        error = caught;
+      } finally {
+        release();
+      }
+      last = error;
+      reached ||= error instanceof UpstreamHttpError || error instanceof UpstreamProtocolError;
+      if (signal?.aborted) {
+        breaker.onNeutral();
+        throw fail(mapUpstreamError(error, provider.name));
+      }
+      if (error instanceof UpstreamHttpError && (error.status === 401 || error.status === 403)) {
+        // The key, not the model: set it aside for its cooldown and go on with the next one.
+        breaker.onNeutral();
+        this.limiter.markFailed(provider, key);
+        skip.add(key);
+        continue;
+      }
+      if (!isRetryable(error)) {
+        if (error instanceof UpstreamHttpError)
+          breaker.onSuccess(); // it answered: the model is up
+        else this.breakers.fail(provider, model.name);
+        throw fail(mapUpstreamError(error, provider.name));
+      }
+      this.breakers.fail(provider, model.name);
+      failures++;
+      const delay = failures < this.retry.attempts ? retryDelay(error, failures, this.retry) : null;
+      if (delay === null) throw fail(mapUpstreamError(error, provider.name));
+      try {
+        await sleep(delay, signal);
+      } catch {
+        throw fail(mapUpstreamError(error, provider.name));
+      }
     }
   }
 
-  private async withKeyRotation(
-    providerId: string,
-    keys: (string | undefined)[],
-    fn: (key: string | undefined) => Promise<UpstreamReply>,
-  ): Promise<UpstreamReply> {
-    const start = this.keyCursor.get(providerId) ?? 0;
-    for (let i = 0; i < keys.length; i++) {
-      const index = (start + i) % keys.length;
-      try {
-        const reply = await fn(keys[index]);
-        this.keyCursor.set(providerId, index);
-        return reply;
-      } catch (error) {
-        const refused = error instanceof UpstreamHttpError && (error.status === 401 || error.status === 403);
-        if (!refused || i === keys.length - 1) throw error;
-      }
-    }
-    throw new Error('unreachable');
+  /** Each key slot's plaintext, by position; null where it cannot be had (an unset env var). */
+  private keyValues(provider: Provider): (string | undefined | null)[] {
+    if (provider.kind === 'SIMULATED') return [undefined];
+    // One reference at a time, so positions match the limiter's key slots even when one is missing.
+    return provider.upstreamKeys.map(
+      (ref) => this.catalog.upstreamKeys({ ...provider, upstreamKeys: [ref] })[0] ?? null,
+    );
   }
 
   private transport(provider: Provider): UpstreamTransport {
@@ -125,6 +171,23 @@ export class UpstreamClient {
     this.transports.set(provider.id, { version: provider.createdAt, transport });
     return transport;
   }
+}
+
+function circuitOpen(provider: Provider, model: Model): UpstreamUnavailableError {
+  return new UpstreamUnavailableError(`The circuit of "${model.name}" on "${provider.name}" is open`, {
+    provider: provider.name,
+    model: model.name,
+    circuit: 'OPEN',
+  });
+}
+
+function noUsableKey(provider: Provider, total: number, unusable: number): UpstreamUnavailableError {
+  return new UpstreamUnavailableError(
+    total === 0
+      ? `Provider "${provider.name}" has no usable upstream key`
+      : `Every upstream key of "${provider.name}" is failed or missing (${unusable} of ${total}); failed keys are retried after a cooldown`,
+    { provider: provider.name },
+  );
 }
 
 function mapUpstreamError(error: unknown, provider: string): UpstreamError | UpstreamUnavailableError {

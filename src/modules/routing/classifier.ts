@@ -10,8 +10,10 @@ export interface ClassifierRules {
   complexOverMessages: number;
   /** ...or more than this many characters of context in all. */
   complexOverContextChars: number;
-  /** Intents that are simple whatever their size. */
+  /** Intents that are simple whatever their size (lower case). */
   simpleIntents: string[];
+  /** Intents that are complex whatever their size (lower case). */
+  complexIntents: string[];
 }
 
 /** The reference article's thresholds. */
@@ -21,7 +23,59 @@ export const DEFAULT_RULES: ClassifierRules = {
   complexOverMessages: 5,
   complexOverContextChars: 2000,
   simpleIntents: ['classification', 'extraction'],
+  complexIntents: [],
 };
+
+const NUMBER_RULES = [
+  'simpleMaxMessages',
+  'simpleMaxMessageChars',
+  'complexOverMessages',
+  'complexOverContextChars',
+] as const;
+const INTENT_RULES = ['simpleIntents', 'complexIntents'] as const;
+
+/**
+ * Reads TOLLGATE_ROUTING_RULES: a JSON object whose fields replace the defaults' (unnamed ones
+ * keep theirs). Throws with the reason on unknown fields, wrong types or contradictory rules.
+ */
+export function parseRoutingRules(raw: string, base: ClassifierRules = DEFAULT_RULES): ClassifierRules {
+  let input: unknown;
+  try {
+    input = JSON.parse(raw);
+  } catch {
+    throw new Error('routing rules must be a JSON object');
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new Error('routing rules must be a JSON object');
+  }
+  const fields = input as Record<string, unknown>;
+  const known = new Set<string>([...NUMBER_RULES, ...INTENT_RULES]);
+  const unknown = Object.keys(fields).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new Error(`unknown routing rule(s): ${unknown.join(', ')}`);
+  const rules: ClassifierRules = { ...base };
+  for (const name of NUMBER_RULES) {
+    const value = fields[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw new Error(`${name} must be a whole number >= 0`);
+    }
+    rules[name] = value;
+  }
+  for (const name of INTENT_RULES) {
+    const value = fields[name];
+    if (value === undefined) continue;
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.trim() !== '')) {
+      throw new Error(`${name} must be an array of non-empty strings`);
+    }
+    rules[name] = value.map((v: string) => v.trim().toLowerCase());
+  }
+  if (rules.simpleMaxMessages > rules.complexOverMessages) {
+    throw new Error('simpleMaxMessages must not exceed complexOverMessages');
+  }
+  const both = rules.simpleIntents.filter((i) => rules.complexIntents.includes(i));
+  if (both.length > 0) throw new Error(`intent(s) both simple and complex: ${both.join(', ')}`);
+  return rules;
+}
 
 export interface ClassifyInput {
   messages: readonly ChatMessage[];
@@ -31,11 +85,13 @@ export interface ClassifyInput {
 
 /**
  * Simple / moderate / complex. Explicit flags win over heuristics: `requiresReasoning` is always
- * complex, a simple intent is simple; then size decides.
+ * complex, a simple intent is simple, a complex intent complex; then size decides.
  */
 export function classify(input: ClassifyInput, rules: ClassifierRules = DEFAULT_RULES): Tier {
   if (input.requiresReasoning) return 'COMPLEX';
-  if (input.intent && rules.simpleIntents.includes(input.intent.toLowerCase())) return 'SIMPLE';
+  const intent = input.intent?.trim().toLowerCase();
+  if (intent && rules.simpleIntents.includes(intent)) return 'SIMPLE';
+  if (intent && rules.complexIntents.includes(intent)) return 'COMPLEX';
   const context = input.messages.reduce((n, m) => n + m.content.length, 0);
   if (input.messages.length > rules.complexOverMessages || context > rules.complexOverContextChars)
     return 'COMPLEX';

@@ -1,0 +1,49 @@
+import type { Logger } from '../../shared/logger';
+import type { AlertService } from '../alerts/alert.service';
+import type { EventBus } from '../alerts/event-bus';
+import type { WebhookWorker } from '../alerts/webhook.worker';
+import type { CircuitOpened } from './circuit-breaker';
+
+/**
+ * Turns each circuit opening into a CIRCUIT_OPEN alert, published to subscribers and queued
+ * for webhooks. The dedupe key carries the opening time, so each opening alerts exactly once
+ * (and a circuit that re-opens after a failed probe alerts again). Off the request path.
+ */
+export function circuitAlerts(deps: {
+  alerts: AlertService;
+  bus: EventBus;
+  webhooks: WebhookWorker;
+  log: Logger;
+}): (event: CircuitOpened) => void {
+  return (event) => {
+    const openedAt = event.openedAt.toISOString();
+    deps.log.warn(
+      { provider: event.provider, model: event.model, failures: event.failures, retryAt: event.retryAt },
+      'circuit opened',
+    );
+    deps.alerts
+      .raise(event.projectId, {
+        budgetId: null,
+        periodStart: null,
+        type: 'CIRCUIT_OPEN',
+        severity: 'CRITICAL',
+        threshold: null,
+        utilization: 0,
+        snapshot: {
+          provider: event.provider,
+          model: event.model,
+          failures: event.failures,
+          openedAt,
+          retryAt: event.retryAt.toISOString(),
+        },
+        dedupeKey: `CIRCUIT_OPEN:${event.providerId}:${event.model}:${openedAt}`,
+        message: `Circuit opened for ${event.model} on ${event.provider} after ${event.failures} consecutive failures; next probe at ${event.retryAt.toISOString()}`,
+      })
+      .then((alert) => {
+        if (!alert) return;
+        deps.bus.publish('alert', { projectId: event.projectId, alertId: alert.id });
+        deps.webhooks.nudge();
+      })
+      .catch((error: unknown) => deps.log.error({ err: error }, 'could not record a CIRCUIT_OPEN alert'));
+  };
+}

@@ -1,0 +1,174 @@
+export type CircuitState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
+
+export interface BreakerPolicy {
+  /** Consecutive failures that open the circuit. */
+  failureThreshold: number;
+  /** How long it stays open before one probe is let through. */
+  openMs: number;
+}
+
+export const DEFAULT_BREAKER: BreakerPolicy = { failureThreshold: 5, openMs: 60_000 };
+
+/** The provider a breaker belongs to, as much as an alert needs. */
+export interface BreakerOwner {
+  id: string;
+  projectId: string;
+  name: string;
+}
+
+export interface CircuitOpened {
+  projectId: string;
+  providerId: string;
+  provider: string;
+  model: string;
+  openedAt: Date;
+  retryAt: Date;
+  failures: number;
+}
+
+export interface CircuitView {
+  providerId: string;
+  model: string;
+  state: CircuitState;
+  consecutiveFailures: number;
+  openedAt: Date | null;
+  /** When an open circuit lets its next probe through. */
+  retryAt: Date | null;
+}
+
+/**
+ * One upstream model's breaker. CLOSED counts consecutive failures and opens at the threshold;
+ * OPEN refuses everything until `openMs` has passed, then (HALF_OPEN) lets exactly one probe
+ * through: its success closes the circuit, its failure opens it again for another `openMs`.
+ */
+export class CircuitBreaker {
+  private state: CircuitState = 'CLOSED';
+  private failures = 0;
+  private openedAt = 0;
+  private probing = false;
+
+  constructor(private readonly policy: BreakerPolicy) {}
+
+  /** The state as a reader sees it: an open circuit whose time is up reads HALF_OPEN. */
+  stateAt(now = Date.now()): CircuitState {
+    if (this.state === 'OPEN' && now - this.openedAt >= this.policy.openMs) return 'HALF_OPEN';
+    return this.state;
+  }
+
+  /** Whether a call could pass now, without claiming anything (routing uses this). */
+  isAvailable(now = Date.now()): boolean {
+    const state = this.stateAt(now);
+    return state === 'CLOSED' || (state === 'HALF_OPEN' && !this.probing);
+  }
+
+  /** Claims the right to call: always when closed, only the single probe when half-open. */
+  tryPass(now = Date.now()): boolean {
+    const state = this.stateAt(now);
+    if (state === 'CLOSED') return true;
+    if (state === 'OPEN' || this.probing) return false;
+    this.state = 'HALF_OPEN';
+    this.probing = true;
+    return true;
+  }
+
+  onSuccess(): void {
+    this.state = 'CLOSED';
+    this.failures = 0;
+    this.probing = false;
+  }
+
+  /** Records a failure; returns true when this failure opened the circuit. */
+  onFailure(now = Date.now()): boolean {
+    this.failures++;
+    if (
+      this.state === 'HALF_OPEN' ||
+      (this.state === 'CLOSED' && this.failures >= this.policy.failureThreshold)
+    ) {
+      this.state = 'OPEN';
+      this.openedAt = now;
+      this.probing = false;
+      return true;
+    }
+    return false;
+  }
+
+  /** A passed call ended with no verdict on the model (e.g. its key was refused): frees the probe. */
+  onNeutral(): void {
+    this.probing = false;
+  }
+
+  view(now = Date.now()): Omit<CircuitView, 'providerId' | 'model'> {
+    const state = this.stateAt(now);
+    const opened = state !== 'CLOSED';
+    return {
+      state,
+      consecutiveFailures: this.failures,
+      openedAt: opened ? new Date(this.openedAt) : null,
+      retryAt: opened ? new Date(this.openedAt + this.policy.openMs) : null,
+    };
+  }
+}
+
+/**
+ * The breakers of this instance, one per provider and model, made on first use. `onOpen` hears
+ * every opening (the composition root turns it into a CIRCUIT_OPEN alert).
+ */
+export class BreakerRegistry {
+  private readonly breakers = new Map<
+    string,
+    { providerId: string; model: string; breaker: CircuitBreaker }
+  >();
+
+  constructor(
+    private readonly policy: BreakerPolicy,
+    private readonly onOpen: (event: CircuitOpened) => void = () => undefined,
+  ) {}
+
+  get(providerId: string, model: string): CircuitBreaker {
+    const key = `${providerId}\u0000${model}`;
+    let entry = this.breakers.get(key);
+    if (!entry) {
+      entry = { providerId, model, breaker: new CircuitBreaker(this.policy) };
+      this.breakers.set(key, entry);
+    }
+    return entry.breaker;
+  }
+
+  isAvailable(providerId: string, model: string, now = Date.now()): boolean {
+    return this.breakers.get(`${providerId}\u0000${model}`)?.breaker.isAvailable(now) ?? true;
+  }
+
+  /** Records a failure and announces an opening. */
+  fail(provider: BreakerOwner, model: string, now = Date.now()): void {
+    const breaker = this.get(provider.id, model);
+    if (!breaker.onFailure(now)) return;
+    const view = breaker.view(now);
+    this.onOpen({
+      projectId: provider.projectId,
+      providerId: provider.id,
+      provider: provider.name,
+      model,
+      openedAt: view.openedAt!,
+      retryAt: view.retryAt!,
+      failures: view.consecutiveFailures,
+    });
+  }
+
+  view(providerId: string, model: string, now = Date.now()): CircuitView {
+    const breaker = this.breakers.get(`${providerId}\u0000${model}`)?.breaker;
+    const base = breaker?.view(now) ?? {
+      state: 'CLOSED',
+      consecutiveFailures: 0,
+      openedAt: null,
+      retryAt: null,
+    };
+    return { providerId, model, ...base };
+  }
+
+  /** Every breaker this instance has used for these providers. */
+  list(providerIds: ReadonlySet<string>, now = Date.now()): CircuitView[] {
+    return [...this.breakers.values()]
+      .filter((e) => providerIds.has(e.providerId))
+      .map((e) => ({ providerId: e.providerId, model: e.model, ...e.breaker.view(now) }));
+  }
+}

@@ -1,0 +1,151 @@
+import type { DataSource } from 'typeorm';
+import { BadInputError } from '../../shared/errors';
+import { parseUsd, ratio, type Pico } from '../../shared/money';
+import type { CatalogService } from '../providers/catalog.service';
+
+export interface RouteStats {
+  /** "TIER:model" as the reference names routes; explicit calls are "EXPLICIT:model". */
+  key: string;
+  tier: string;
+  model: string;
+  /** Successful calls. */
+  requests: number;
+  /** Calls that reached the upstream and failed (recorded at $0). */
+  failures: number;
+  /** Successful calls on a model with no price (recorded at $0, left out of the savings). */
+  unpricedRequests: number;
+  promptTokens: number;
+  completionTokens: number;
+  cost: Pico;
+  costPerRequest: Pico;
+  averageLatencyMs: number;
+  averageUpstreamLatencyMs: number;
+  /** What the priced calls' tokens would have cost on the baseline model. */
+  baselineCost: Pico;
+  /** baselineCost minus what those calls cost (negative when the route was dearer). */
+  savings: Pico;
+}
+
+export interface RoutingReport {
+  from: Date;
+  to: Date;
+  baselineModel: string;
+  requests: number;
+  failures: number;
+  unpricedRequests: number;
+  cost: Pico;
+  averageCostPerRequest: Pico;
+  baselineCost: Pico;
+  savings: Pico;
+  /** savings / baselineCost (0 when there is no baseline cost). For display only. */
+  savingsRatio: number;
+  routes: RouteStats[];
+}
+
+interface Row {
+  tier: string;
+  model: string;
+  requests: string;
+  failures: string;
+  unpriced: string;
+  prompt_tokens: string;
+  completion_tokens: string;
+  cost: string;
+  priced_prompt: string;
+  priced_completion: string;
+  priced_cost: string;
+  latency: string;
+  upstream_latency: string;
+}
+
+/**
+ * The routing report: requests and exact cost per tier:model over a range, and the savings
+ * against a baseline model priced on the same prompt and completion tokens. Read from the
+ * ledger (usage_records), so it covers every instance and survives restarts.
+ */
+export class RoutingReportService {
+  constructor(
+    private readonly db: DataSource,
+    private readonly catalog: CatalogService,
+  ) {}
+
+  async report(projectId: string, from: Date, to: Date, baselineModel: string): Promise<RoutingReport> {
+    if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from >= to) {
+      throw new BadInputError('from must be before to', 'from');
+    }
+    const baseline = (await this.catalog.catalog(projectId)).models.get(baselineModel);
+    if (!baseline) throw new BadInputError(`Unknown baseline model "${baselineModel}"`, 'baselineModel');
+    const rows: Row[] = await this.db.query(
+      `SELECT coalesce(route_tier, 'EXPLICIT') AS tier, model_served AS model,
+              count(*) FILTER (WHERE ok) AS requests,
+              count(*) FILTER (WHERE NOT ok) AS failures,
+              count(*) FILTER (WHERE ok AND NOT priced) AS unpriced,
+              coalesce(sum(prompt_tokens) FILTER (WHERE ok), 0) AS prompt_tokens,
+              coalesce(sum(completion_tokens) FILTER (WHERE ok), 0) AS completion_tokens,
+              coalesce(sum(cost) FILTER (WHERE ok), 0) AS cost,
+              coalesce(sum(prompt_tokens) FILTER (WHERE ok AND priced), 0) AS priced_prompt,
+              coalesce(sum(completion_tokens) FILTER (WHERE ok AND priced), 0) AS priced_completion,
+              coalesce(sum(cost) FILTER (WHERE ok AND priced), 0) AS priced_cost,
+              coalesce(sum(gateway_latency_ms) FILTER (WHERE ok), 0) AS latency,
+              coalesce(sum(upstream_latency_ms) FILTER (WHERE ok), 0) AS upstream_latency
+         FROM (SELECT *, outcome = 'SUCCESS' AS ok FROM usage_records
+                WHERE project_id = $1 AND created_at >= $2 AND created_at < $3) u
+        GROUP BY 1, 2 ORDER BY 1, 2`,
+      [projectId, from, to],
+    );
+    const priceOnBaseline = (prompt: bigint, completion: bigint): Pico =>
+      // Prices carry at most 6 decimals per million tokens, so this division is exact.
+      (prompt * baseline.promptPrice + completion * baseline.completionPrice) / 1_000_000n;
+
+    const routes = rows.map((r): RouteStats => {
+      const requests = Number(r.requests);
+      const cost = parseUsd(r.cost);
+      const baselineCost = priceOnBaseline(BigInt(r.priced_prompt), BigInt(r.priced_completion));
+      return {
+        key: `${r.tier}:${r.model}`,
+        tier: r.tier,
+        model: r.model,
+        requests,
+        failures: Number(r.failures),
+        unpricedRequests: Number(r.unpriced),
+        promptTokens: Number(r.prompt_tokens),
+        completionTokens: Number(r.completion_tokens),
+        cost,
+        costPerRequest: average(cost, requests),
+        averageLatencyMs: requests === 0 ? 0 : Number(r.latency) / requests,
+        averageUpstreamLatencyMs: requests === 0 ? 0 : Number(r.upstream_latency) / requests,
+        baselineCost,
+        savings: baselineCost - parseUsd(r.priced_cost),
+      };
+    });
+    const sum = (pick: (r: RouteStats) => Pico) => routes.reduce((t, r) => t + pick(r), 0n);
+    const count = (pick: (r: RouteStats) => number) => routes.reduce((t, r) => t + pick(r), 0);
+    const requests = count((r) => r.requests);
+    const cost = sum((r) => r.cost);
+    const baselineCost = sum((r) => r.baselineCost);
+    const savings = sum((r) => r.savings);
+    return {
+      from,
+      to,
+      baselineModel,
+      requests,
+      failures: count((r) => r.failures),
+      unpricedRequests: count((r) => r.unpricedRequests),
+      cost,
+      averageCostPerRequest: average(cost, requests),
+      baselineCost,
+      savings,
+      savingsRatio: baselineCost === 0n ? 0 : ratio(savings, baselineCost),
+      routes,
+    };
+  }
+}
+
+/** total / n to the nearest pico-dollar (halves away from zero); 0 for no requests. */
+export function average(total: Pico, n: number): Pico {
+  if (n === 0) return 0n;
+  const d = BigInt(n);
+  const sign = total < 0n ? -1n : 1n;
+  const abs = total * sign;
+  return sign * ((abs * 2n + d) / (2n * d));
+}

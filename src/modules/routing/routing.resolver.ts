@@ -1,0 +1,24 @@
+import { Arg, Ctx, Query, Resolver } from 'type-graphql';
+import type { Context } from '../../server/context';
+import { requireProjectKey } from '../projects/auth.service';
+import type { RoutingReportService } from './routing-report.service';
+import { RoutingReportType } from './routing.types';
+
+@Resolver()
+export class RoutingResolver {
+  constructor(private readonly reports: RoutingReportService) {}
+
+  @Query(() => RoutingReportType, {
+    description:
+      'Requests, exact cost and latency per tier:model over [from, to), and the savings against a baseline model priced on the same tokens.',
+  })
+  routingReport(
+    @Ctx() ctx: Context,
+    @Arg('from') from: Date,
+    @Arg('to') to: Date,
+    @Arg('baselineModel', () => String, { defaultValue: 'gpt-4.1' }) baselineModel: string,
+  ): Promise<RoutingReportType> {
+    const who = requireProjectKey(ctx);
+    return this.reports.report(who.projectId, from, to, baselineModel);
+  }
+}
