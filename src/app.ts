@@ -18,6 +18,19 @@ import { ReservationService } from './modules/budgets/reservation.service';
 import { CompletionResolver } from './modules/completions/completion.resolver';
 import { CompletionService } from './modules/completions/completion.service';
 import { IdempotencyService } from './modules/completions/idempotency.service';
+import { BreakerRegistry } from './modules/limits/circuit-breaker';
+import { circuitAlerts } from './modules/limits/circuit-alerts';
+import { GatewayLimiter } from './modules/limits/gateway-limiter';
+import { LimiterStatsService } from './modules/limits/limiter-stats.service';
+import {
+  LimiterResolver,
+  ModelLimitsResolver,
+  ProviderLimitsResolver,
+} from './modules/limits/limiter.resolver';
+import { MemoryRateStore, type RateStore } from './modules/limits/rate.store';
+import { RedisRateStore } from './modules/limits/redis-rate.store';
+import { UpstreamLimiter } from './modules/limits/upstream-limiter';
+import { openAiRouter } from './modules/openai/openai.router';
 import { AuthService } from './modules/projects/auth.service';
 import { ProjectResolver } from './modules/projects/project.resolver';
 import { ProjectService } from './modules/projects/project.service';
@@ -25,6 +38,8 @@ import { CatalogService } from './modules/providers/catalog.service';
 import { ProviderResolver } from './modules/providers/provider.resolver';
 import { UpstreamClient } from './modules/providers/upstream.client';
 import { RouterService } from './modules/routing/router.service';
+import { RoutingReportService } from './modules/routing/routing-report.service';
+import { RoutingResolver } from './modules/routing/routing.resolver';
 import { UsageResolver } from './modules/usage/usage.resolver';
 import { UsageService } from './modules/usage/usage.service';
 import { seedDemo, type SeededDemo } from './seed';
@@ -49,7 +64,14 @@ export interface App {
 export type Services = ReturnType<typeof buildServices>;
 
 /** The composition root: builds every service once and hands them to the resolvers. */
-function buildServices(config: Config, db: DataSource, log: Logger, secrets: SecretBox, bus: EventBus) {
+function buildServices(
+  config: Config,
+  db: DataSource,
+  log: Logger,
+  secrets: SecretBox,
+  bus: EventBus,
+  rates: RateStore,
+) {
   const auth = new AuthService(db, config.operatorKey);
   const projects = new ProjectService(db, auth);
   const catalog = new CatalogService(db, secrets);
@@ -60,14 +82,21 @@ function buildServices(config: Config, db: DataSource, log: Logger, secrets: Sec
   const worker = new WebhookWorker(db, webhooks, log, config.webhookPollMs, config.webhookBackoffMs);
   const alerts = new AlertService(db, webhooks);
   const metrics = new MetricsPublisher(bus, config.metricsCoalesceMs, log);
+  const upstreamLimiter = new UpstreamLimiter(config.upstreamLimits);
+  const breakers = new BreakerRegistry(config.breaker, circuitAlerts({ alerts, bus, webhooks: worker, log }));
+  const upstream = new UpstreamClient(catalog, upstreamLimiter, breakers, config.retry);
+  const limiter = new GatewayLimiter(rates, config.projectLimits, log);
+  const limiterStats = new LimiterStatsService(db, catalog, upstreamLimiter, breakers, limiter);
+  const routingReports = new RoutingReportService(db, catalog);
   const completions = new CompletionService({
     db,
     config,
     log,
     catalog,
-    router: new RouterService(),
+    router: new RouterService(upstream, config.fallbackChain),
+    limiter,
     reservations,
-    upstream: new UpstreamClient(catalog),
+    upstream,
     usage,
     alerts,
     idempotency: new IdempotencyService(db),
@@ -88,6 +117,8 @@ function buildServices(config: Config, db: DataSource, log: Logger, secrets: Sec
     metrics,
     completions,
     bus,
+    limiterStats,
+    routingReports,
   };
 }
 
@@ -98,7 +129,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     embedded = await startEmbeddedDatabase(path.join(config.dataDir, 'pgdata'), config.dbPoolSize);
     url = embedded.url;
   }
-  const db = createDataSource(url, config.dbPoolSize);
+  // pglite-socket interleaves the extended-protocol messages of concurrent connections (electric-sql/pglite#977),
+  // and PGlite runs one query at a time anyway: the embedded database gets one connection.
+  const db = createDataSource(url, embedded ? 1 : config.dbPoolSize);
   try {
     await db.initialize();
     await migrate(db, embedded === undefined);
@@ -110,7 +143,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
 
   const secrets = new SecretBox(config.secretKey ?? localSecretKey(config, log));
   const bus = await startEventBus(config, url, db, log);
-  const services = buildServices(config, db, log, secrets, bus);
+  const rates = config.redisUrl ? await RedisRateStore.connect(config.redisUrl) : new MemoryRateStore();
+  const services = buildServices(config, db, log, secrets, bus, rates);
   const demo = config.seedDemo ? await seedDemo(db, services.projects, services.catalog) : null;
 
   const schema = await createSchema(
@@ -121,16 +155,27 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       new UsageResolver(services.usage),
       new AlertResolver(db, services.alerts, services.webhooks, services.worker),
       new CompletionResolver(services.completions),
+      new RoutingResolver(services.routingReports),
+      new LimiterResolver(services.limiterStats),
+      new ProviderLimitsResolver(services.limiterStats),
+      new ModelLimitsResolver(services.limiterStats),
     ],
     bus,
   );
   let accepting = true;
+  const openAi = openAiRouter({
+    auth: services.auth,
+    completions: services.completions,
+    catalog: services.catalog,
+    log,
+  });
   const http = await startHttpServer({
     config,
     log,
     db,
     schema,
     auth: services.auth,
+    openAi,
     isReady: () => accepting,
   });
   services.worker.start();
@@ -157,15 +202,21 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     demo,
     close() {
       closing ??= (async () => {
+        const step = async (name: string, fn: () => unknown) => {
+          const started = Date.now();
+          await fn();
+          log.debug({ step: name, ms: Date.now() - started }, 'shutdown step done');
+        };
         accepting = false;
         clearInterval(sweeper);
-        await http.close();
-        await services.completions.idle();
+        await step('http', () => http.close());
+        await step('in-flight completions', () => services.completions.idle());
         services.metrics.flush();
-        await services.worker.stop();
-        await bus.close();
-        await db.destroy();
-        await embedded?.stop();
+        await step('webhook worker', () => services.worker.stop());
+        await step('event bus', () => bus.close());
+        await step('rate store', () => rates.close());
+        await step('database', () => db.destroy());
+        await step('embedded database', () => embedded?.stop());
       })();
       return closing;
     },

@@ -3,7 +3,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -30,6 +30,8 @@ export interface HttpDeps {
   db: DataSource;
   schema: GraphQLSchema;
   auth: AuthService;
+  /** The OpenAI-compatible REST front door, mounted at /v1. */
+  openAi: Router;
   isReady: () => boolean;
 }
 
@@ -89,6 +91,8 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     schema,
     formatError: createFormatError(log),
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM/SIGINT: a second handler here would race it and never let stop() finish
+    stopOnTerminationSignals: false,
     validationRules: [queryLimits()],
     parseOptions: { maxTokens: MAX_PARSE_TOKENS },
     plugins: [
@@ -120,6 +124,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     }
   });
   app.get('/metrics', metricsHandler);
+  app.use('/v1', express.json({ limit: config.maxBodyBytes }), deps.openAi);
   app.use(
     '/graphql',
     cors<cors.CorsRequest>({

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
-import { isValidPrice, parseUsd, type Pico } from '../../shared/money';
+import { formatUsd, isValidPrice, parseUsd, type Pico } from '../../shared/money';
 import type { SecretBox } from '../../shared/secret-box';
 import { checkName } from '../projects/project.service';
 import { Model, TIERS, type Tier } from './model.entity';
@@ -33,6 +33,9 @@ export interface Catalog {
   providers: Map<string, Provider>;
   models: Map<string, Model>;
 }
+
+/** Far above any real price, and well inside the NUMERIC(18,6) column. */
+const MAX_PRICE = parseUsd('100000');
 
 export const DEFAULT_SIMULATION: SimulationSettings = { latencyMs: 0, failureRate: 0, chunkDelayMs: 0 };
 const CACHE_TTL_MS = 5_000;
@@ -171,6 +174,8 @@ function checkPrice(value: string, field: string): Pico {
     throw new BadInputError(`${field} must be a decimal USD amount per million tokens`, field);
   }
   if (!isValidPrice(price)) throw new BadInputError(`${field} must be >= 0 with at most 6 decimals`, field);
+  if (price > MAX_PRICE)
+    throw new BadInputError(`${field} must be at most ${formatUsd(MAX_PRICE)} USD per million tokens`, field);
   return price;
 }
 

@@ -1,0 +1,170 @@
+import { Router, type Request, type Response } from 'express';
+import { BadInputError, ForbiddenError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import { formatUsd } from '../../shared/money';
+import type { CompletionService } from '../completions/completion.service';
+import type { CompletionRequest, CompletionResult } from '../completions/completion.types';
+import type { AuthService, KeyPrincipal } from '../projects/auth.service';
+import type { CatalogService } from '../providers/catalog.service';
+import type { ChatMessage, ChatRole } from '../providers/upstream.types';
+import { sendOpenAiError } from './openai.errors';
+
+interface WireMessage {
+  role?: unknown;
+  content?: unknown;
+  name?: unknown;
+}
+
+interface WireRequest {
+  model?: unknown;
+  messages?: unknown;
+  max_tokens?: unknown;
+  max_completion_tokens?: unknown;
+  temperature?: unknown;
+  stream?: unknown;
+  n?: unknown;
+  user?: unknown;
+}
+
+export interface OpenAiDeps {
+  auth: AuthService;
+  completions: CompletionService;
+  catalog: CatalogService;
+  log: Logger;
+}
+
+/**
+ * The drop-in OpenAI front door: POST /v1/chat/completions and GET /v1/models, on the same
+ * keys, budgets, routing, limits and ledger as the GraphQL mutation (one pipeline, two doors).
+ */
+export function openAiRouter(deps: OpenAiDeps): Router {
+  const router = Router();
+
+  router.get('/models', async (req, res) => {
+    try {
+      const who = await authenticate(deps.auth, req);
+      const { models, providers } = await deps.catalog.catalog(who.projectId);
+      const data = [...models.values()]
+        .filter((m) => m.enabled)
+        .map((m) => ({
+          id: m.name,
+          object: 'model',
+          created: Math.floor(m.createdAt.getTime() / 1000),
+          owned_by: providers.get(m.providerId)?.name ?? 'tollgate',
+        }));
+      res.json({
+        object: 'list',
+        data: [{ id: 'auto', object: 'model', created: 0, owned_by: 'tollgate' }, ...data],
+      });
+    } catch (error) {
+      fail(deps.log, res, error);
+    }
+  });
+
+  router.post('/chat/completions', async (req: Request, res: Response) => {
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort(new Error('client went away'));
+    });
+    try {
+      const who = await authenticate(deps.auth, req);
+      const request = toCompletionRequest(req.body as WireRequest, req.header('idempotency-key'));
+      const result = await deps.completions.create(who, request, controller.signal);
+      res.setHeader('x-request-id', result.requestId);
+      res.setHeader('x-tollgate-cost', formatUsd(result.cost));
+      res.json(toWireCompletion(result));
+    } catch (error) {
+      fail(deps.log, res, error);
+    }
+  });
+
+  return router;
+}
+
+async function authenticate(auth: AuthService, req: Request): Promise<KeyPrincipal> {
+  const who = await auth.authenticateHeader(req.header('authorization'));
+  if (who.kind !== 'key') throw new ForbiddenError('Use a project key to make calls');
+  return who;
+}
+
+function fail(log: Logger, res: Response, error: unknown): void {
+  if (!(error instanceof Error && 'code' in error)) log.error({ err: error }, 'openai endpoint failed');
+  if (!res.headersSent) sendOpenAiError(res, error);
+}
+
+/** OpenAI's request body to the pipeline's request; text content parts are joined. */
+export function toCompletionRequest(
+  body: WireRequest | undefined,
+  idempotencyKey: string | undefined,
+): CompletionRequest {
+  if (!body || typeof body !== 'object') throw new BadInputError('The body must be a JSON object');
+  if (!Array.isArray(body.messages)) throw new BadInputError('messages must be an array', 'messages');
+  if (body.n !== undefined && body.n !== null && body.n !== 1)
+    throw new BadInputError('Only n = 1 is supported', 'n');
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+  if (maxTokens !== undefined && maxTokens !== null && typeof maxTokens !== 'number') {
+    throw new BadInputError('max_tokens must be a number', 'max_tokens');
+  }
+  if (body.temperature !== undefined && body.temperature !== null && typeof body.temperature !== 'number') {
+    throw new BadInputError('temperature must be a number', 'temperature');
+  }
+  if (body.model !== undefined && typeof body.model !== 'string')
+    throw new BadInputError('model must be a string', 'model');
+  return {
+    model: body.model ?? 'auto',
+    messages: (body.messages as WireMessage[]).map(toMessage),
+    maxTokens: (maxTokens as number | null | undefined) ?? null,
+    temperature: (body.temperature as number | null | undefined) ?? null,
+    requestId: idempotencyKey ?? null,
+  };
+}
+
+function toMessage(message: WireMessage, index: number): ChatMessage {
+  if (!message || typeof message !== 'object')
+    throw new BadInputError(`messages[${index}] must be an object`, 'messages');
+  let content: string;
+  if (typeof message.content === 'string') content = message.content;
+  else if (message.content === null || message.content === undefined) content = '';
+  else if (Array.isArray(message.content)) {
+    content = message.content
+      .map((part: { type?: unknown; text?: unknown }) => {
+        if (part?.type !== 'text' || typeof part.text !== 'string') {
+          throw new BadInputError(`messages[${index}].content: only text parts are supported`, 'messages');
+        }
+        return part.text;
+      })
+      .join('');
+  } else throw new BadInputError(`messages[${index}].content must be a string or text parts`, 'messages');
+  const role = (message.role === 'developer' ? 'system' : message.role) as ChatRole;
+  return { role, content, name: typeof message.name === 'string' ? message.name : null };
+}
+
+export function toWireCompletion(r: CompletionResult): Record<string, unknown> {
+  return {
+    id: `chatcmpl-${r.id}`,
+    object: 'chat.completion',
+    created: Math.floor(r.createdAt.getTime() / 1000),
+    model: r.model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: r.content, refusal: null },
+        logprobs: null,
+        finish_reason: r.finishReason,
+      },
+    ],
+    usage: {
+      prompt_tokens: r.promptTokens,
+      completion_tokens: r.completionTokens,
+      total_tokens: r.totalTokens,
+    },
+    tollgate: {
+      cost: formatUsd(r.cost),
+      request_id: r.requestId,
+      tier: r.tier,
+      fallbacks: r.fallbacks,
+      downgraded: r.downgraded,
+      replayed: r.replayed,
+    },
+  };
+}
