@@ -20,8 +20,11 @@ out=$(curl -s "http://127.0.0.1:$port/graphql" -H "authorization: Bearer $key" -
   -d '{"query":"mutation($input: ChatCompletionInput!) { createChatCompletion(input: $input) { content model cost } }","variables":{"input":{"messages":[{"role":"user","content":"Hello, Tollgate!"}]}}}')
 echo "$out"
 echo "$out" | grep -q '"cost":"0\.' || { echo "smoke: no completion"; cat "$log"; exit 1; }
-kill -TERM "$pid"
-wait "$pid" || { echo "smoke: unclean shutdown"; exit 1; }
+# SIGTERM the server itself (npm start runs it under npm and sh); npm then exits with its code.
+server=$(pgrep -n -f 'node dist/src/main.js')
+kill -TERM "$server"
+wait "$pid" || { echo "smoke: unclean shutdown"; cat "$log"; exit 1; }
+grep -q 'shutting down' "$log" || { echo "smoke: no graceful shutdown"; cat "$log"; exit 1; }
 trap - EXIT
 rm -rf "$data" "$log"
 echo "smoke: 1 passed, 0 failed"
