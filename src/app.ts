@@ -16,6 +16,7 @@ import { BudgetService } from './modules/budgets/budget.service';
 import { MetricsPublisher } from './modules/budgets/metrics.publisher';
 import { ReservationService } from './modules/budgets/reservation.service';
 import { CompletionResolver } from './modules/completions/completion.resolver';
+import { CompletionLedger } from './modules/completions/completion.ledger';
 import { CompletionService } from './modules/completions/completion.service';
 import { IdempotencyService } from './modules/completions/idempotency.service';
 import { BreakerRegistry } from './modules/limits/circuit-breaker';
@@ -97,12 +98,8 @@ function buildServices(
     limiter,
     reservations,
     upstream,
-    usage,
-    alerts,
+    ledger: new CompletionLedger({ db, log, reservations, usage, alerts, metrics, bus, webhooks: worker }),
     idempotency: new IdempotencyService(db),
-    metrics,
-    bus,
-    webhooks: worker,
   });
   return {
     auth,
@@ -175,6 +172,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     db,
     schema,
     auth: services.auth,
+    completions: services.completions,
     openAi,
     isReady: () => accepting,
   });

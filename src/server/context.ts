@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import { In, type DataSource } from 'typeorm';
+import type { CompletionService } from '../modules/completions/completion.service';
 import type { Caller } from '../modules/projects/auth.service';
 import { ApiKey } from '../modules/projects/api-key.entity';
 
@@ -12,6 +13,8 @@ export interface Context extends Caller {
   loaders: Loaders;
   /** Aborted when the client goes away (HTTP request closed). */
   signal?: AbortSignal;
+  /** For streamed completions (a subscription's source is built outside any resolver instance). */
+  completions?: CompletionService;
 }
 
 export function createLoaders(db: DataSource): Loaders {

@@ -9,6 +9,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
+import type { CompletionService } from '../modules/completions/completion.service';
 import type { AuthService, Principal } from '../modules/projects/auth.service';
 import { UnauthenticatedError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
@@ -30,6 +31,7 @@ export interface HttpDeps {
   db: DataSource;
   schema: GraphQLSchema;
   auth: AuthService;
+  completions: CompletionService;
   /** The OpenAI-compatible REST front door, mounted at /v1. */
   openAi: Router;
   isReady: () => boolean;
@@ -82,7 +84,11 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
         (ctx.extra as { principal?: Principal }).principal = result.principal;
         return true;
       },
-      context: (ctx): Context => ({ principal: ctx.extra.principal, loaders: createLoaders(db) }),
+      context: (ctx): Context => ({
+        principal: ctx.extra.principal,
+        loaders: createLoaders(db),
+        completions: deps.completions,
+      }),
     },
     wsServer,
   );

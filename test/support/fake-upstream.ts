@@ -97,3 +97,39 @@ export class FakeUpstream {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }
+
+/**
+ * Streams `pieces` as OpenAI chat-completion chunks, `delayMs` apart, then (when `usage` is
+ * given) a usage chunk, then [DONE]. Stops writing if the gateway hangs up; `onClose` says when.
+ */
+export async function sendStream(
+  res: http.ServerResponse,
+  model: string,
+  pieces: string[],
+  options: { usage?: { prompt: number; completion: number }; delayMs?: number } = {},
+): Promise<{ sent: number; aborted: boolean }> {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  let aborted = false;
+  res.on('close', () => (aborted = !res.writableFinished));
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+    res.write(
+      `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 0, model, choices, ...extra })}\n\n`,
+    );
+  chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
+  let sent = 0;
+  for (const piece of pieces) {
+    if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+    if (aborted || res.destroyed) return { sent, aborted: true };
+    chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]);
+    sent++;
+  }
+  chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]);
+  if (options.usage) {
+    const { prompt, completion } = options.usage;
+    chunk([], {
+      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+    });
+  }
+  res.end('data: [DONE]\n\n');
+  return { sent, aborted: false };
+}

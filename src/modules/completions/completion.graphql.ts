@@ -94,3 +94,16 @@ export class CostEstimateType {
   })
   worstCaseCost!: Pico;
 }
+
+@ObjectType('ChatCompletionChunk', {
+  description: 'One event of a streamed completion: text deltas, then a last event with the settled result.',
+})
+export class ChatCompletionChunkType {
+  @Field({ description: 'The next piece of text ("" on the last event).' }) delta!: string;
+  @Field({ description: 'True on the last event.' }) done!: boolean;
+  @Field(() => ChatCompletionType, {
+    nullable: true,
+    description: 'On the last event: usage, exact cost and routing, as recorded in the ledger.',
+  })
+  completion!: ChatCompletionType | null;
+}

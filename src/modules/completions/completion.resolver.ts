@@ -1,16 +1,18 @@
-import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Repeater } from '@graphql-yoga/subscription';
+import { Arg, Ctx, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { Context } from '../../server/context';
 import { requireProjectKey } from '../projects/auth.service';
 import type { TierEnum } from '../providers/provider.types';
 import type { ChatRole } from '../providers/upstream.types';
 import {
+  ChatCompletionChunkType,
   ChatCompletionInput,
   ChatCompletionType,
   CostEstimateType,
   EstimateCostInput,
 } from './completion.graphql';
 import type { CompletionService } from './completion.service';
-import type { CompletionResult } from './completion.types';
+import type { CompletionRequest, CompletionResult } from './completion.types';
 
 @Resolver()
 export class CompletionResolver {
@@ -24,12 +26,26 @@ export class CompletionResolver {
     @Arg('input') input: ChatCompletionInput,
   ): Promise<ChatCompletionType> {
     const who = requireProjectKey(ctx);
-    const result = await this.completions.create(
-      who,
-      { ...input, messages: input.messages.map((m) => ({ ...m, role: m.role as ChatRole })) },
-      ctx.signal,
-    );
+    const result = await this.completions.create(who, toRequest(input), ctx.signal);
     return completionView(result);
+  }
+
+  @Subscription(() => ChatCompletionChunkType, {
+    description:
+      'A streamed completion: deltas as the upstream produces them, then the settled result. ' +
+      'Unsubscribing aborts the upstream call; the tokens produced so far are charged.',
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      const who = requireProjectKey(ctx);
+      if (!ctx.completions) throw new Error('completions are not wired into the subscription context');
+      return streamChunks(ctx.completions, who, toRequest((args as { input: ChatCompletionInput }).input));
+    },
+  })
+  chatCompletionStream(
+    @Root() chunk: ChatCompletionChunkType,
+    @Arg('input') _input: ChatCompletionInput,
+  ): ChatCompletionChunkType {
+    return chunk;
   }
 
   @Query(() => CostEstimateType, { description: 'What a call would reserve, without making it.' })
@@ -40,6 +56,34 @@ export class CompletionResolver {
       messages: input.messages.map((m) => ({ ...m, role: m.role as ChatRole })),
     }) as Promise<CostEstimateType>;
   }
+}
+
+function toRequest(input: ChatCompletionInput): CompletionRequest {
+  return { ...input, messages: input.messages.map((m) => ({ ...m, role: m.role as ChatRole })) };
+}
+
+/** The pipeline's streaming callback as an async iterable of chunks, ended by the settled result. */
+function streamChunks(
+  completions: CompletionService,
+  who: ReturnType<typeof requireProjectKey>,
+  request: CompletionRequest,
+): AsyncIterable<ChatCompletionChunkType> {
+  return new Repeater<ChatCompletionChunkType>(async (push, stop) => {
+    const controller = new AbortController();
+    void stop.then(() => controller.abort(new Error('subscriber went away')));
+    try {
+      const result = await completions.stream(
+        who,
+        request,
+        (text) => void push({ delta: text, done: false, completion: null }),
+        controller.signal,
+      );
+      await push({ delta: '', done: true, completion: completionView(result) });
+      stop();
+    } catch (error) {
+      stop(error);
+    }
+  });
 }
 
 function completionView(r: CompletionResult): ChatCompletionType {

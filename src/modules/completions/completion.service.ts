@@ -1,28 +1,21 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../../config';
-import { UpstreamError, UpstreamUnavailableError, type DomainError } from '../../shared/errors';
+import { UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { costOf, type Pico } from '../../shared/money';
-import type { Alert } from '../alerts/alert.entity';
-import type { AlertService } from '../alerts/alert.service';
-import type { EventBus } from '../alerts/event-bus';
-import type { WebhookWorker } from '../alerts/webhook.worker';
 import { BudgetExceededError } from '../budgets/budget.errors';
-import type { MetricsPublisher } from '../budgets/metrics.publisher';
-import type { Hold, ReservationService } from '../budgets/reservation.service';
+import type { ReservationService } from '../budgets/reservation.service';
 import type { GatewayLimiter } from '../limits/gateway-limiter';
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Catalog, CatalogService } from '../providers/catalog.service';
 import type { Model } from '../providers/model.entity';
 import { UpstreamCallFailed, type CallResult, type UpstreamClient } from '../providers/upstream.client';
-import type { UpstreamUsage } from '../providers/upstream.types';
 import { classify } from '../routing/classifier';
 import { worstCase, type RoutePlan, type RouterService } from '../routing/router.service';
-import type { UsageService } from '../usage/usage.service';
 import type { CompletionRequest, CompletionResult } from './completion.types';
 import { validateRequest, type ValidRequest } from './completion.validation';
 import type { IdempotencyService } from './idempotency.service';
+import { checkUsage, type Attempt, type CallContext, type CompletionLedger } from './completion.ledger';
 import { countChatTokens, countTextTokens } from './tokenizer';
 
 export interface CompletionDeps {
@@ -34,19 +27,21 @@ export interface CompletionDeps {
   limiter: GatewayLimiter;
   reservations: ReservationService;
   upstream: UpstreamClient;
-  usage: UsageService;
-  alerts: AlertService;
+  ledger: CompletionLedger;
   idempotency: IdempotencyService;
-  metrics: MetricsPublisher;
-  bus: EventBus;
-  webhooks: WebhookWorker;
 }
 
-interface Attempt {
-  model: Model;
-  hold: Hold;
-  downgraded: boolean;
+/** Where a streamed call's text goes, and how much of it there is so far. */
+interface StreamSink {
+  onDelta: (text: string) => void;
+  text: string;
+  tokens: number;
+  /** Set when the stream reached maxTokens and was cut there. */
+  capped: boolean;
+  cut: AbortController;
 }
+
+class StreamCapReached extends Error {}
 
 /**
  * The completion pipeline, in the order of SPEC.md: validate, idempotency, route, estimate,
@@ -64,11 +59,53 @@ export class CompletionService {
     signal?: AbortSignal,
   ): Promise<CompletionResult> {
     const req = validateRequest(request, this.d.config);
-    if (!req.requestId) return this.track(() => this.run(who, req, crypto.randomUUID(), signal));
-    const requestId = req.requestId;
-    return this.d.idempotency.run(who.projectId, requestId, () =>
-      this.track(() => this.run(who, req, requestId, signal)),
+    return this.once(who, req, () => this.run(who, req, req.requestId ?? crypto.randomUUID(), signal));
+  }
+
+  /**
+   * The same call, streamed: `onDelta` gets each piece of text as the upstream produces it, and
+   * the promise resolves with the settled result (usage and exact cost) at the end. A repeat of
+   * a finished requestId replays its text as one piece. If the client goes away (`signal`), the
+   * upstream request is aborted and the tokens produced so far are charged; a stream is cut at
+   * maxTokens, so it never costs more than it reserved.
+   */
+  async stream(
+    who: KeyPrincipal,
+    request: CompletionRequest,
+    onDelta: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<CompletionResult> {
+    const req = validateRequest(request, this.d.config);
+    const cut = new AbortController();
+    const sink: StreamSink = { text: '', tokens: 0, capped: false, cut, onDelta: () => undefined };
+    sink.onDelta = (text) => {
+      if (sink.capped) return;
+      const tokens = countTextTokens(text);
+      if (sink.tokens + tokens > req.maxTokens) {
+        sink.capped = true;
+        cut.abort(new StreamCapReached('maxTokens reached'));
+        return;
+      }
+      sink.tokens += tokens;
+      sink.text += text;
+      onDelta(text);
+    };
+    const both = signal ? AbortSignal.any([signal, cut.signal]) : cut.signal;
+    const result = await this.once(who, req, () =>
+      this.run(who, req, req.requestId ?? crypto.randomUUID(), both, sink),
     );
+    if (result.replayed) onDelta(result.content);
+    return result;
+  }
+
+  /** Runs `work` once per requestId (when one is given), and counts it as in flight. */
+  private once(
+    who: KeyPrincipal,
+    req: ValidRequest,
+    work: () => Promise<CompletionResult>,
+  ): Promise<CompletionResult> {
+    if (!req.requestId) return this.track(work);
+    return this.d.idempotency.run(who.projectId, req.requestId, () => this.track(work));
   }
 
   /** What a call would reserve: the routed model, prompt tokens by the tokenizer, worst-case cost. */
@@ -111,6 +148,7 @@ export class CompletionService {
     req: ValidRequest,
     requestId: string,
     signal?: AbortSignal,
+    sink?: StreamSink,
   ): Promise<CompletionResult> {
     const started = performance.now();
     const catalog = await this.d.catalog.catalog(who.projectId);
@@ -121,16 +159,18 @@ export class CompletionService {
     const admission = await this.d.limiter.admit(who, promptTokens + req.maxTokens);
     let usedTokens = 0;
     try {
-      const result = await this.callAlongChain(
+      const ctx: CallContext = {
         who,
         req,
         requestId,
-        plan,
         catalog,
-        promptTokens,
+        promptEstimate: promptTokens,
+        tier: plan.tier,
+        fallbacks: [],
         started,
-        signal,
-      );
+        streamed: sink !== undefined,
+      };
+      const result = await this.callAlongChain(ctx, plan, signal, sink);
       usedTokens = result.totalTokens;
       return result;
     } finally {
@@ -140,16 +180,12 @@ export class CompletionService {
 
   /** Calls the plan's first usable model; on an unavailable upstream, falls back along the chain. */
   private async callAlongChain(
-    who: KeyPrincipal,
-    req: ValidRequest,
-    requestId: string,
+    ctx: CallContext,
     plan: RoutePlan,
-    catalog: Catalog,
-    promptTokens: number,
-    started: number,
     signal?: AbortSignal,
+    sink?: StreamSink,
   ): Promise<CompletionResult> {
-    const fallbacks: string[] = [];
+    const { who, req, requestId, catalog, promptEstimate } = ctx;
     let index = this.nextUsable(catalog, plan.chain, 0);
     if (index < 0) {
       throw new UpstreamUnavailableError(
@@ -162,7 +198,7 @@ export class CompletionService {
       requestId,
       plan.chain[index],
       catalog,
-      promptTokens,
+      promptEstimate,
       req.maxTokens,
     );
     for (;;) {
@@ -177,6 +213,7 @@ export class CompletionService {
           req.maxTokens,
           req.temperature,
           signal,
+          sink?.onDelta,
         );
         if (call.reply.usage && !checkUsage(call.reply.usage)) {
           const refused = new UpstreamError('Upstream reported inconsistent token usage', {
@@ -185,45 +222,62 @@ export class CompletionService {
           throw new UpstreamCallFailed(refused, call.attempts, call.upstreamLatencyMs, true);
         }
       } catch (error) {
-        await this.recordFailure(
-          who,
-          req,
-          requestId,
-          attempt,
-          plan.tier,
-          fallbacks,
-          error,
-          started,
-          provider?.name,
-        );
+        if (sink && sink.text.length > 0) return this.settlePartial(ctx, attempt, sink, signal, error);
+        await this.d.ledger.recordFailure(ctx, attempt, error, provider?.name);
         const retryable = error instanceof UpstreamCallFailed && error.error.code === 'UPSTREAM_UNAVAILABLE';
         const next = retryable && !attempt.downgraded ? this.nextUsable(catalog, plan.chain, index + 1) : -1;
         if (next < 0) throw error instanceof UpstreamCallFailed ? error.error : error;
-        fallbacks.push(attempt.model.name);
+        ctx.fallbacks.push(attempt.model.name);
         index = next;
         attempt = await this.reserveFor(
           who,
           requestId,
           plan.chain[index],
           catalog,
-          promptTokens,
+          promptEstimate,
           req.maxTokens,
         );
         continue;
       }
-      return this.settle(
-        who,
-        req,
-        requestId,
-        attempt,
-        call,
-        catalog,
-        promptTokens,
-        plan.tier,
-        fallbacks,
-        started,
-      );
+      // A stream cut at maxTokens may still have been read to its end: charge what was passed on.
+      if (sink?.capped) return this.settlePartial(ctx, attempt, sink, signal, null, call);
+      return this.d.ledger.settle(ctx, attempt, call);
     }
+  }
+
+  /**
+   * A stream that ended after text reached the client: cut at maxTokens (a success, finish
+   * reason "length"), abandoned by the client (CANCELLED), or broken upstream (UPSTREAM_ERROR).
+   * Either way the tokens produced are charged, counted by the tokenizer.
+   */
+  private async settlePartial(
+    ctx: CallContext,
+    attempt: Attempt,
+    sink: StreamSink,
+    signal: AbortSignal | undefined,
+    error: unknown,
+    call?: CallResult,
+  ): Promise<CompletionResult> {
+    const failed = error instanceof UpstreamCallFailed ? error : null;
+    const outcome = sink.capped ? 'SUCCESS' : signal?.aborted ? 'CANCELLED' : 'UPSTREAM_ERROR';
+    const result = await this.d.ledger.settle(
+      ctx,
+      attempt,
+      {
+        reply: {
+          content: sink.text,
+          finishReason: sink.capped ? 'length' : outcome === 'CANCELLED' ? 'cancelled' : 'error',
+          model: attempt.model.upstreamName,
+          usage: null,
+        },
+        attempts: call?.attempts ?? failed?.attempts ?? 1,
+        upstreamLatencyMs:
+          call?.upstreamLatencyMs ?? failed?.upstreamLatencyMs ?? Math.round(performance.now() - ctx.started),
+      },
+      outcome,
+    );
+    if (outcome === 'SUCCESS') return result;
+    throw failed ? failed.error : error;
   }
 
   /** The first model of the chain from `from` on that routing may still use (health changes mid-call). */
@@ -270,165 +324,4 @@ export class CompletionService {
       throw error;
     }
   }
-
-  private async settle(
-    who: KeyPrincipal,
-    req: ValidRequest,
-    requestId: string,
-    attempt: Attempt,
-    call: CallResult,
-    catalog: Catalog,
-    promptEstimate: number,
-    tier: CompletionResult['tier'],
-    fallbacks: string[],
-    started: number,
-  ): Promise<CompletionResult> {
-    const { reply } = call;
-    const usage = checkUsage(reply.usage) ?? {
-      promptTokens: promptEstimate,
-      completionTokens: countTextTokens(reply.content),
-      totalTokens: promptEstimate + countTextTokens(reply.content),
-    };
-    const served = servedModel(catalog, attempt.model, reply.model);
-    const cost: Pico = served
-      ? costOf(usage.promptTokens, usage.completionTokens, {
-          prompt: served.promptPrice,
-          completion: served.completionPrice,
-        })
-      : 0n;
-    if (!served)
-      this.d.log.warn(
-        { model: reply.model, requestId },
-        'upstream served a model with no price; recorded at $0 and flagged',
-      );
-    const latencyMs = Math.round(performance.now() - started);
-    const now = new Date();
-    const { record, alerts } = await this.d.db.transaction(async (em) => {
-      const counters = await this.d.reservations.settle(em, attempt.hold, {
-        cost,
-        promptTokens: usage.promptTokens,
-        completionTokens: usage.completionTokens,
-        countRequest: true,
-      });
-      const record = await this.d.usage.insert(em, {
-        projectId: who.projectId,
-        apiKeyId: who.keyId,
-        requestId,
-        modelRequested: req.model,
-        modelServed: served?.name ?? reply.model,
-        provider: catalog.providers.get(attempt.model.providerId)?.name ?? 'unknown',
-        routeTier: tier,
-        promptTokens: usage.promptTokens,
-        completionTokens: usage.completionTokens,
-        cost,
-        priced: served !== null,
-        gatewayLatencyMs: latencyMs,
-        upstreamLatencyMs: call.upstreamLatencyMs,
-        attempts: call.attempts,
-        outcome: 'SUCCESS',
-        errorCode: null,
-        fallbacks,
-        downgraded: attempt.downgraded,
-      });
-      const alerts = await this.d.alerts.evaluate(em, who.projectId, counters, now);
-      return { record, alerts };
-    });
-    this.announce(who.projectId, attempt.hold, alerts);
-    return {
-      id: record.id,
-      requestId,
-      modelRequested: req.model,
-      model: served?.name ?? reply.model,
-      provider: catalog.providers.get(attempt.model.providerId)?.name ?? 'unknown',
-      content: reply.content,
-      finishReason: reply.finishReason,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      totalTokens: usage.promptTokens + usage.completionTokens,
-      cost,
-      priced: served !== null,
-      latencyMs,
-      upstreamLatencyMs: call.upstreamLatencyMs,
-      attempts: call.attempts,
-      tier,
-      fallbacks,
-      downgraded: attempt.downgraded,
-      replayed: false,
-      createdAt: record.createdAt,
-    };
-  }
-
-  /** Releases the hold of a failed attempt and, when the upstream was reached, records it at $0. */
-  private async recordFailure(
-    who: KeyPrincipal,
-    req: ValidRequest,
-    requestId: string,
-    attempt: Attempt,
-    tier: CompletionResult['tier'],
-    fallbacks: string[],
-    error: unknown,
-    started: number,
-    provider: string | undefined,
-  ): Promise<void> {
-    const failed = error instanceof UpstreamCallFailed ? error : null;
-    await this.d.db.transaction(async (em) => {
-      await this.d.reservations.release(attempt.hold, em);
-      if (!failed?.reached) return;
-      await this.d.usage.insert(em, {
-        projectId: who.projectId,
-        apiKeyId: who.keyId,
-        requestId,
-        modelRequested: req.model,
-        modelServed: attempt.model.name,
-        provider: provider ?? 'unknown',
-        routeTier: tier,
-        promptTokens: 0,
-        completionTokens: 0,
-        cost: 0n,
-        priced: true,
-        gatewayLatencyMs: Math.round(performance.now() - started),
-        upstreamLatencyMs: failed.upstreamLatencyMs,
-        attempts: failed.attempts,
-        outcome: 'UPSTREAM_ERROR',
-        errorCode: (failed.error as DomainError).code,
-        fallbacks: [...fallbacks],
-        downgraded: attempt.downgraded,
-      });
-    });
-    if (!failed) this.d.log.error({ err: error, requestId }, 'completion failed');
-  }
-
-  private announce(projectId: string, hold: Hold, alerts: Alert[]): void {
-    if (hold.budgets.length > 0) this.d.metrics.touch(projectId);
-    for (const alert of alerts) this.d.bus.publish('alert', { projectId, alertId: alert.id });
-    if (alerts.length > 0) this.d.webhooks.nudge();
-  }
-}
-
-/** Usage as the upstream reported it when sane (total = prompt + completion, whole, not negative); else null. */
-function checkUsage(usage: UpstreamUsage | null): UpstreamUsage | null {
-  if (!usage) return null;
-  const { promptTokens: p, completionTokens: c, totalTokens: t } = usage;
-  const ok = [p, c, t].every((n) => Number.isInteger(n) && n >= 0) && t === p + c;
-  return ok ? usage : null;
-}
-
-/**
- * The catalog model that actually served: the one asked when the upstream echoes its name (or
- * a dated snapshot of it), another catalog model when the upstream names that one, else null
- * (unpriced, flagged; never priced as another model).
- */
-function servedModel(catalog: Catalog, asked: Model, reported: string): Model | null {
-  if (
-    reported === asked.upstreamName ||
-    reported === asked.name ||
-    reported.startsWith(`${asked.upstreamName}-`)
-  ) {
-    return asked;
-  }
-  for (const model of catalog.models.values()) {
-    if (model.providerId === asked.providerId && (model.upstreamName === reported || model.name === reported))
-      return model;
-  }
-  return null;
 }

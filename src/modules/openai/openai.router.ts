@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
+import { publicError } from '../../server/format-error';
 import { BadInputError, ForbiddenError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { formatUsd } from '../../shared/money';
@@ -22,6 +24,7 @@ interface WireRequest {
   max_completion_tokens?: unknown;
   temperature?: unknown;
   stream?: unknown;
+  stream_options?: unknown;
   n?: unknown;
   user?: unknown;
 }
@@ -68,7 +71,12 @@ export function openAiRouter(deps: OpenAiDeps): Router {
     });
     try {
       const who = await authenticate(deps.auth, req);
-      const request = toCompletionRequest(req.body as WireRequest, req.header('idempotency-key'));
+      const body = req.body as WireRequest;
+      const request = toCompletionRequest(body, req.header('idempotency-key'));
+      if (body.stream === true) {
+        await streamCompletion(deps, who, request, body, res, controller.signal);
+        return;
+      }
       const result = await deps.completions.create(who, request, controller.signal);
       res.setHeader('x-request-id', result.requestId);
       res.setHeader('x-tollgate-cost', formatUsd(result.cost));
@@ -79,6 +87,83 @@ export function openAiRouter(deps: OpenAiDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * Server-sent events as OpenAI streams them: a role chunk, content chunks, a finish chunk, the
+ * usage chunk when `stream_options.include_usage` asks for it, then `data: [DONE]`. Headers go
+ * out with the first piece of text, so a call refused before it starts still gets a plain error
+ * with its status; a failure after that arrives as an error event.
+ */
+async function streamCompletion(
+  deps: OpenAiDeps,
+  who: KeyPrincipal,
+  request: CompletionRequest,
+  body: WireRequest,
+  res: Response,
+  signal: AbortSignal,
+): Promise<void> {
+  const id = `chatcmpl-${crypto.randomUUID()}`;
+  const created = Math.floor(Date.now() / 1000);
+  let model = request.model ?? 'auto';
+  const send = (payload: unknown) => res.write(`data: ${JSON.stringify(payload)}\n\n`);
+  const chunk = (delta: Record<string, unknown>, finishReason: string | null) =>
+    send({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    });
+  const open = () => {
+    if (res.headersSent) return;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
+    chunk({ role: 'assistant', content: '' }, null);
+  };
+  try {
+    const result = await deps.completions.stream(
+      who,
+      request,
+      (text) => {
+        open();
+        chunk({ content: text }, null);
+      },
+      signal,
+    );
+    if (!res.headersSent) res.setHeader('x-request-id', result.requestId);
+    model = result.model;
+    open();
+    chunk({}, result.finishReason);
+    const options = body.stream_options as { include_usage?: unknown } | undefined;
+    if (options?.include_usage === true) {
+      send({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        choices: [],
+        usage: {
+          prompt_tokens: result.promptTokens,
+          completion_tokens: result.completionTokens,
+          total_tokens: result.totalTokens,
+        },
+        tollgate: { cost: formatUsd(result.cost), request_id: result.requestId },
+      });
+    }
+    res.write('data: [DONE]\n\n');
+    res.end();
+  } catch (error) {
+    if (!res.headersSent) throw error;
+    if (!res.writableEnded && !signal.aborted) {
+      const { code, message } = publicError(error);
+      send({ error: { message, type: code.toLowerCase(), code: code.toLowerCase(), param: null } });
+      res.end();
+    }
+  }
 }
 
 async function authenticate(auth: AuthService, req: Request): Promise<KeyPrincipal> {

@@ -1,5 +1,6 @@
 import { Agent, errors as undiciErrors, request } from 'undici';
 import { parseRetryAfter } from '../limits/retry';
+import { sseData } from './sse';
 import {
   UpstreamHttpError,
   UpstreamNetworkError,
@@ -21,15 +22,19 @@ export class OpenAiTransport implements UpstreamTransport {
   async complete(req: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+    const streaming = req.onDelta !== undefined;
     const body = JSON.stringify({
       model: req.model,
       messages: req.messages.map((m) => (m.name ? m : { role: m.role, content: m.content })),
       max_tokens: req.maxTokens,
       ...(req.temperature === null || req.temperature === undefined ? {} : { temperature: req.temperature }),
+      // Always ask for the usage of a stream: it is what the call is metered on.
+      ...(streaming ? { stream: true, stream_options: { include_usage: true } } : {}),
     });
-    const signal = req.signal
-      ? AbortSignal.any([req.signal, AbortSignal.timeout(this.timeoutMs)])
-      : AbortSignal.timeout(this.timeoutMs);
+    // A whole answer must come within the timeout; a stream may take longer, but no gap in it may.
+    const deadline = streaming ? undefined : AbortSignal.timeout(this.timeoutMs);
+    const signals = [req.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
     let response: Awaited<ReturnType<typeof request>>;
     try {
       response = await request(`${this.baseUrl}/chat/completions`, {
@@ -44,6 +49,8 @@ export class OpenAiTransport implements UpstreamTransport {
     } catch (error) {
       throw toNetworkError(error);
     }
+    if (streaming && response.statusCode < 400)
+      return readStream(response.body, req.model, req.onDelta!, signal);
     let text: string;
     try {
       text = await response.body.text();
@@ -70,6 +77,58 @@ function toNetworkError(error: unknown): UpstreamNetworkError {
   return new UpstreamNetworkError(timeout ? 'timeout' : 'connection', message);
 }
 
+interface WireChunk {
+  model?: unknown;
+  choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[];
+  usage?: WireCompletion['usage'];
+}
+
+/** Reads an OpenAI chat-completion event stream, handing each text delta on as it comes. */
+async function readStream(
+  body: AsyncIterable<Uint8Array>,
+  askedModel: string,
+  onDelta: (text: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<UpstreamReply> {
+  let content = '';
+  let model = askedModel;
+  let finishReason = 'stop';
+  let usage: WireCompletion['usage'] = null;
+  try {
+    for await (const data of sseData(body)) {
+      if (data === '[DONE]') break;
+      signal?.throwIfAborted(); // what is already buffered must not reach a caller who left
+      let chunk: WireChunk;
+      try {
+        chunk = JSON.parse(data) as WireChunk;
+      } catch {
+        throw new UpstreamProtocolError('upstream sent a stream event that is not JSON');
+      }
+      if (typeof chunk.model === 'string' && chunk.model) model = chunk.model;
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices?.[0];
+      if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
+      const delta = choice?.delta?.content;
+      if (typeof delta === 'string' && delta.length > 0) {
+        content += delta;
+        onDelta(delta);
+      }
+    }
+  } catch (error) {
+    if (error instanceof UpstreamProtocolError) throw error;
+    throw toNetworkError(error);
+  }
+  return { content, finishReason, model, usage: usage ? toUsage(usage) : null };
+}
+
+function toUsage(usage: NonNullable<WireCompletion['usage']>): UpstreamReply['usage'] {
+  return {
+    promptTokens: usage.prompt_tokens as number,
+    completionTokens: usage.completion_tokens as number,
+    totalTokens: usage.total_tokens as number,
+  };
+}
+
 interface WireCompletion {
   model?: unknown;
   choices?: { message?: { content?: unknown }; finish_reason?: unknown }[];
@@ -92,12 +151,6 @@ export function parseCompletion(text: string, askedModel: string): UpstreamReply
     content: choice.message.content,
     finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop',
     model: typeof wire.model === 'string' && wire.model ? wire.model : askedModel,
-    usage: usage
-      ? {
-          promptTokens: usage.prompt_tokens as number,
-          completionTokens: usage.completion_tokens as number,
-          totalTokens: usage.total_tokens as number,
-        }
-      : null,
+    usage: usage ? toUsage(usage) : null,
   };
 }

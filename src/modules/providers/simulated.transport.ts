@@ -27,6 +27,15 @@ export class SimulatedTransport implements UpstreamTransport {
     }
     const { text, tokens, finishReason } = simulatedReply(req);
     const promptTokens = countChatTokens(req.messages);
+    if (req.onDelta) {
+      // Word by word, with the configured pause between chunks; an abort stops it where it is.
+      const pieces = text.match(/\S+\s*/g) ?? [];
+      for (const [i, piece] of pieces.entries()) {
+        if (i > 0 && this.settings.chunkDelayMs > 0) await sleep(this.settings.chunkDelayMs, req.signal);
+        if (req.signal?.aborted) throw req.signal.reason;
+        req.onDelta(piece);
+      }
+    }
     return {
       content: text,
       finishReason,

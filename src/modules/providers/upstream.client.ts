@@ -75,8 +75,17 @@ export class UpstreamClient {
     maxTokens: number,
     temperature: number | null | undefined,
     signal?: AbortSignal,
+    onDelta?: (text: string) => void,
   ): Promise<CallResult> {
     const transport = this.transport(provider);
+    // Once a streamed piece reached the caller, the call can no longer be retried or rerouted.
+    let delivered = false;
+    const deliver = onDelta
+      ? (text: string) => {
+          delivered = true;
+          onDelta(text);
+        }
+      : undefined;
     const values = this.keyValues(provider);
     // Keys this call may not use: missing values (an unset env var), then any refused on the way.
     const skip = new Set(values.flatMap((v, i) => (v === null ? [i] : [])));
@@ -111,7 +120,7 @@ export class UpstreamClient {
       let error: unknown;
       try {
         const reply = await transport.complete(
-          { model: model.upstreamName, messages, maxTokens, temperature, signal },
+          { model: model.upstreamName, messages, maxTokens, temperature, signal, onDelta: deliver },
           values[key] ?? undefined,
         );
         breaker.onSuccess();
@@ -122,8 +131,8 @@ export class UpstreamClient {
         release();
       }
       last = error;
-      reached ||= error instanceof UpstreamHttpError || error instanceof UpstreamProtocolError;
-      if (signal?.aborted) {
+      reached ||= delivered || error instanceof UpstreamHttpError || error instanceof UpstreamProtocolError;
+      if (signal?.aborted || delivered) {
         breaker.onNeutral();
         throw fail(mapUpstreamError(error, provider.name));
       }

@@ -14,6 +14,11 @@ export interface UpstreamRequest {
   maxTokens: number;
   temperature?: number | null;
   signal?: AbortSignal;
+  /**
+   * Streams the reply: each piece of text is handed here as it arrives (and the upstream is
+   * asked for its usage at the end). The returned reply still carries the whole text.
+   */
+  onDelta?: (text: string) => void;
 }
 
 export interface UpstreamUsage {
@@ -62,22 +67,4 @@ export class UpstreamNetworkError extends Error {
 /** The upstream answered 200 with something that is not a usable completion. */
 export class UpstreamProtocolError extends Error {
   override name = 'UpstreamProtocolError';
-}
-
-/** Reads `Retry-After` (seconds or HTTP date) and `retry-after-ms`; undefined when absent or bad. */
-export function parseRetryAfter(
-  headers: Record<string, string | string[] | undefined>,
-  now = Date.now(),
-): number | undefined {
-  const first = (name: string) => {
-    const value = headers[name];
-    return Array.isArray(value) ? value[0] : value;
-  };
-  const ms = first('retry-after-ms');
-  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.ceil(Number(ms));
-  const value = first('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
