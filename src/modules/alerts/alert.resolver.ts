@@ -1,7 +1,7 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { DataSource } from 'typeorm';
 import type { Context } from '../../server/context';
-import { NotFoundError } from '../../shared/errors';
+import { BadInputError, NotFoundError } from '../../shared/errors';
 import { requireProjectKey } from '../projects/auth.service';
 import { Alert } from './alert.entity';
 import type { AlertService } from './alert.service';
@@ -32,11 +32,9 @@ export class AlertResolver {
     @Arg('severity', () => SeverityEnum, { nullable: true }) severity?: SeverityEnum | null,
   ): Promise<AlertObjectType[]> {
     const who = requireProjectKey(ctx);
-    return (await this.alertService.list(
-      who.projectId,
-      Math.min(Math.max(days, 0), 366),
-      severity,
-    )) as AlertObjectType[];
+    if (!Number.isInteger(days) || days < 1 || days > 366)
+      throw new BadInputError('days must be 1 to 366', 'days');
+    return (await this.alertService.list(who.projectId, days, severity)) as AlertObjectType[];
   }
 
   @Subscription(() => AlertObjectType, {

@@ -5,6 +5,7 @@ import type { Budget } from './budget.entity';
 import type { BudgetService, BudgetStatus } from './budget.service';
 import {
   BudgetMetricsType,
+  BudgetProjectionType,
   BudgetStatusType,
   BudgetType,
   CreateBudgetInput,
@@ -32,6 +33,29 @@ export class BudgetResolver {
   ): Promise<BudgetStatusType[]> {
     const who = requireProjectKey(ctx);
     return (await this.budgets.statuses(who.projectId, new Date(), budgetId ?? undefined)).map(statusView);
+  }
+
+  @Query(() => [BudgetProjectionType], {
+    description:
+      'Period-end projection of every budget of the project (or one), with days elapsed and the rate used.',
+  })
+  async spendProjection(
+    @Ctx() ctx: Context,
+    @Arg('budgetId', () => ID, { nullable: true }) budgetId?: string,
+  ): Promise<BudgetProjectionType[]> {
+    const who = requireProjectKey(ctx);
+    return (await this.budgets.statuses(who.projectId, new Date(), budgetId ?? undefined)).map((s) => ({
+      budget: budgetView(s.budget),
+      periodStart: s.window.start,
+      periodEnd: s.window.end,
+      limit: s.budget.limitUsd,
+      spent: s.spent,
+      projectedSpend: s.projection.projected,
+      ratePerDay: s.projection.ratePerDay,
+      daysElapsed: s.projection.daysElapsed,
+      daysInPeriod: s.projection.daysInPeriod,
+      overrun: s.projection.projected > s.budget.limitUsd,
+    }));
   }
 
   @Mutation(() => BudgetType)

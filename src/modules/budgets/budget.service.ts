@@ -1,4 +1,4 @@
-import { IsNull, type DataSource } from 'typeorm';
+import { IsNull, type DataSource, type EntityManager } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import { formatUsd, maxPico, parseUsd, ratio, type Pico } from '../../shared/money';
 import { ApiKey } from '../projects/api-key.entity';
@@ -39,7 +39,33 @@ export class BudgetService {
     ) {
       throw new BadInputError('apiKeyId is not a key of this project', 'apiKeyId');
     }
-    return repo.save(repo.create({ projectId, apiKeyId: input.apiKeyId ?? null, ...checkBudget(input) }));
+    const fields = checkBudget(input);
+    return this.db.transaction(async (em) => {
+      const budget = await em
+        .getRepository(Budget)
+        .save(repo.create({ projectId, apiKeyId: input.apiKeyId ?? null, ...fields }));
+      await this.startFromLedger(em, budget, new Date());
+      return budget;
+    });
+  }
+
+  /**
+   * A budget created mid-period starts from what its scope already spent in the current window,
+   * summed from the ledger (a $10/day budget added at 3 pm to a key that spent $8 since midnight
+   * has $2 left). A call is never counted twice: calls reserved before the budget existed do not hold
+   * on it, so one that settles while the budget is being created lands in neither (a known, small gap).
+   */
+  private async startFromLedger(em: EntityManager, budget: Budget, now: Date): Promise<void> {
+    const window = windowAt(now, budget.period, budget.timeZone);
+    await em.query(
+      `INSERT INTO budget_counters (budget_id, period_start, spent, prompt_tokens, completion_tokens, requests)
+       SELECT $1, $2, coalesce(sum(cost), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
+              count(*) FILTER (WHERE outcome <> 'UPSTREAM_ERROR' OR completion_tokens > 0)
+         FROM usage_records
+        WHERE project_id = $3 AND ($4::uuid IS NULL OR api_key_id = $4) AND created_at >= $2 AND created_at < $5
+       ON CONFLICT DO NOTHING`,
+      [budget.id, window.start.toISOString(), budget.projectId, budget.apiKeyId, window.end.toISOString()],
+    );
   }
 
   async update(projectId: string, id: string, input: Partial<BudgetInput>): Promise<Budget> {

@@ -61,6 +61,23 @@ export class BudgetStatusType {
   @Field(() => ProjectionType) projection!: ProjectionType;
 }
 
+@ObjectType('BudgetProjection', { description: "A budget's period-end projection at the current run rate." })
+export class BudgetProjectionType {
+  @Field(() => BudgetType) budget!: BudgetType;
+  @Field() periodStart!: Date;
+  @Field() periodEnd!: Date;
+  @Field(() => USDScalar) limit!: Pico;
+  @Field(() => USDScalar) spent!: Pico;
+  @Field(() => USDScalar, { description: 'Spend expected at the end of the period.' }) projectedSpend!: Pico;
+  @Field(() => USDScalar, {
+    description: 'The run rate used, per day (early in a period the elapsed time is floored).',
+  })
+  ratePerDay!: Pico;
+  @Field(() => Float) daysElapsed!: number;
+  @Field(() => Float) daysInPeriod!: number;
+  @Field({ description: 'True when the projection exceeds the limit.' }) overrun!: boolean;
+}
+
 @ObjectType('BudgetMetrics', {
   description: 'Pushed after settled calls (coalesced); the figures are read fresh.',
 })

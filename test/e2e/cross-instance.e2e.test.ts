@@ -1,0 +1,78 @@
+import crypto from 'node:crypto';
+import { eventually, TestServer, user } from '../support/harness';
+
+// Two instances on one database: live events must reach subscribers wherever the call was served.
+const withPostgres = process.env.DATABASE_URL ? describe : describe.skip;
+
+describe.each([
+  ['Postgres LISTEN/NOTIFY', {}],
+  ['Redis pub/sub', { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }],
+])('live events across instances (%s)', (_name, busEnv: Record<string, string>) => {
+  withPostgres('a subscriber on instance 1, a call served by instance 2', () => {
+    let one: TestServer;
+    let two: TestServer;
+    let admin: string;
+    let client: string;
+
+    beforeAll(async () => {
+      const env = { TOLLGATE_SECRET_KEY: crypto.randomBytes(32).toString('hex'), ...busEnv };
+      one = await TestServer.start(env);
+      two = await TestServer.start(env, { databaseUrl: one.config.databaseUrl });
+      ({ adminKey: admin } = await one.createProject('shared'));
+      await one.addCatalog(admin);
+      client = (await one.createKey(admin, 'CLIENT')).key;
+    }, 120_000);
+    afterAll(async () => {
+      await two.close();
+      await one.close();
+    });
+
+    it('delivers the alert and the new budget metrics to the subscriber on the other instance, once', async () => {
+      // A budget that the first call takes past 50%: estimate the cost, and set the limit to 1.5x it.
+      const input = { model: 'gpt-4.1', messages: user('cross the line'), maxTokens: 50 };
+      const first = await two.complete(client, input);
+      expect(first.errors).toBeUndefined();
+      const cost = Number(first.data!.createChatCompletion.cost);
+      await one.createBudget(admin, { period: 'DAILY', limitUsd: (cost * 3).toFixed(12), thresholds: [0.5] });
+
+      const alerts: { type: string; threshold: number }[] = [];
+      const metrics: { spent: string }[][] = [];
+      const ws = one.wsClient(client);
+      await new Promise<void>((resolve) => {
+        ws.on('connected', () => resolve());
+        ws.subscribe<{ alerts: { type: string; threshold: number } }>(
+          { query: 'subscription { alerts { type threshold severity } }' },
+          { next: (m) => alerts.push(m.data!.alerts), error: () => undefined, complete: () => undefined },
+        );
+        ws.subscribe<{ budgetMetrics: { budgets: { spent: string }[] } }>(
+          { query: 'subscription { budgetMetrics { budgets { spent } } }' },
+          {
+            next: (m) => metrics.push(m.data!.budgetMetrics.budgets),
+            error: () => undefined,
+            complete: () => undefined,
+          },
+        );
+      });
+      await new Promise((r) => setTimeout(r, 200)); // the subscriptions are registered
+
+      // Two more identical calls on instance 2: spend goes 1/3 -> 2/3 of the new budget's window.
+      for (let i = 0; i < 2; i++) expect((await two.complete(client, input)).errors).toBeUndefined();
+
+      await eventually(
+        () => alerts.length,
+        (n) => n >= 1,
+      );
+      await eventually(
+        () => metrics.at(-1)?.[0]?.spent,
+        (s) => s !== undefined && Number(s) >= cost * 2 - 1e-12,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      // The 50% threshold, and the projection of a day at this rate past the limit: each exactly once.
+      expect(alerts.filter((a) => a.type === 'BUDGET_THRESHOLD')).toEqual([
+        { type: 'BUDGET_THRESHOLD', threshold: 0.5, severity: 'WARNING' },
+      ]);
+      expect(alerts.filter((a) => a.type === 'PROJECTED_OVERRUN')).toHaveLength(1);
+      expect(alerts).toHaveLength(2);
+    });
+  });
+});
