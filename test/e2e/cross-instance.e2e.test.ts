@@ -28,12 +28,12 @@ describe.each([
     });
 
     it('delivers the alert and the new budget metrics to the subscriber on the other instance, once', async () => {
-      // A budget that the first call takes past 50%: estimate the cost, and set the limit to 1.5x it.
+      // A budget of 4x one call, created after the first call (which it counts: it starts from the ledger).
       const input = { model: 'gpt-4.1', messages: user('cross the line'), maxTokens: 50 };
       const first = await two.complete(client, input);
       expect(first.errors).toBeUndefined();
       const cost = Number(first.data!.createChatCompletion.cost);
-      await one.createBudget(admin, { period: 'DAILY', limitUsd: (cost * 3).toFixed(12), thresholds: [0.5] });
+      await one.createBudget(admin, { period: 'DAILY', limitUsd: (cost * 4).toFixed(12), thresholds: [0.5] });
 
       const alerts: { type: string; threshold: number }[] = [];
       const metrics: { spent: string }[][] = [];
@@ -55,7 +55,7 @@ describe.each([
       });
       await new Promise((r) => setTimeout(r, 200)); // the subscriptions are registered
 
-      // Two more identical calls on instance 2: spend goes 1/3 -> 2/3 of the new budget's window.
+      // Two more identical calls on instance 2: spend goes 1/4 -> 3/4, crossing 50% once.
       for (let i = 0; i < 2; i++) expect((await two.complete(client, input)).errors).toBeUndefined();
 
       await eventually(

@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_APP_DIR } from './tollgate';
+
+/**
+ * Command-line options of `npm run bench -- ...`:
+ *   --quick                 3 s per scenario (default 10 s), 1 s warm-ups
+ *   --duration N            N seconds per scenario
+ *   --upstream-latency MS   the fake upstream answers after MS ms (default 0)
+ *   --connections N         the concurrent scenario's connections (default 50)
+ *   --rate N                the fixed-rate scenarios' requests per second (default 500)
+ *   --skip-build            run the existing dist/ as is
+ *   --app DIR               benchmark the Tollgate checkout in DIR (default: this one)
+ *   --db-set NAME=VALUE     a setting of the bench database, e.g. synchronous_commit=off (repeatable)
+ *   --no-budgets            diagnostics: a project without budgets (no reservations)
+ *   --cpu-prof              write a V8 CPU profile of Tollgate to .bench/profile/
+ *   --out FILE              the JSON report (default .bench/last.json)
+ */
+
+export interface Options {
+  durationS: number;
+  warmupS: number;
+  upstreamLatencyMs: number;
+  connections: number;
+  rate: number;
+  build: boolean;
+  appDir: string;
+  dbSettings: string[];
+  /** Diagnostics: no budgets, so no reservations and no counter updates. */
+  budgets: boolean;
+  /** Directory for a V8 CPU profile of Tollgate (written when it exits). */
+  cpuProf: string | undefined;
+  out: string;
+}
+
+export function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      'upstream-latency': { type: 'string', default: '0' },
+      connections: { type: 'string', default: '50' },
+      rate: { type: 'string', default: '500' },
+      'skip-build': { type: 'boolean', default: false },
+      app: { type: 'string' },
+      'db-set': { type: 'string', multiple: true, default: [] },
+      'cpu-prof': { type: 'boolean', default: false },
+      'no-budgets': { type: 'boolean', default: false },
+      out: { type: 'string', default: '.bench/last.json' },
+    },
+  });
+  const num = (name: string, raw: string | undefined, fallback: number, min: number) => {
+    const value = raw === undefined ? fallback : Number(raw);
+    if (!Number.isFinite(value) || value < min) throw new Error(`--${name} must be a number >= ${min}`);
+    return value;
+  };
+  const durationS = num('duration', values.duration, values.quick ? 3 : 10, 1);
+  return {
+    durationS,
+    warmupS: values.quick ? 1 : 2,
+    upstreamLatencyMs: num('upstream-latency', values['upstream-latency'], 0, 0),
+    connections: num('connections', values.connections, 50, 1),
+    rate: num('rate', values.rate, 500, 1),
+    build: !values['skip-build'],
+    appDir: path.resolve(values.app ?? DEFAULT_APP_DIR),
+    dbSettings: values['db-set'] ?? [],
+    budgets: !values['no-budgets'],
+    cpuProf: values['cpu-prof'] ? path.resolve('.bench/profile') : undefined,
+    out: path.resolve(values.out ?? '.bench/last.json'),
+  };
+}

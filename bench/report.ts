@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DbStats, LedgerCheck } from './ledger';
+import type { LatencyStats } from './load';
+import type { Shutdown } from './tollgate';
+
+/** One measured scenario, as printed and as written to .bench/last.json. */
+export interface ScenarioRow {
+  name: string;
+  target: 'direct' | 'tollgate';
+  /** The direct scenario this row's added latency is measured against. */
+  baseline: string | undefined;
+  reqPerS: number;
+  latencyMs: LatencyStats;
+  addedMs: { p50: number; p99: number } | undefined;
+  responses: number;
+  ok: number;
+  non2xx: number;
+  graphqlErrors: number;
+  netErrors: number;
+  firstError: string | undefined;
+  /** usage_records written during the scenario (Tollgate rows only). */
+  rows: number | undefined;
+  tollgate: { cpuPct: number; rssMaxMb: number } | undefined;
+  /** Postgres backends serving the bench database (Postgres mode only). */
+  dbCpuPct: number | undefined;
+  upstreamCpuPct: number;
+  generatorCpuPct: number;
+  maxSendLagMs: number | undefined;
+  /** Open loop: requests not sent because the target had a second's worth waiting already. */
+  unsent: number | undefined;
+  /** Average number of bench-database backends in each state during the window (Postgres only). */
+  dbBackends: Record<string, number> | undefined;
+}
+
+export interface Report {
+  date: string;
+  machine: { cpus: number; model: string; node: string; platform: string };
+  /** The Tollgate checkout benchmarked and its git commit, when known. */
+  app: { dir: string; git: string | undefined };
+  command: string;
+  options: Record<string, unknown>;
+  database: 'postgres' | 'embedded';
+  scenarios: ScenarioRow[];
+  /** pg_stat_database deltas per successful completion, over the Tollgate scenarios (Postgres only). */
+  dbPerCompletion: (DbStats & { completions: number }) | undefined;
+  ledger: LedgerCheck & { clientSuccesses: number; upstreamCalls: number };
+  /** How Tollgate took SIGTERM after the run. */
+  shutdown: Shutdown;
+  tollgateOutput: string;
+}
+
+const fixed = (n: number | undefined, digits = 1) =>
+  n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits);
+const signed = (n: number | undefined) => (n === undefined ? '-' : `${n >= 0 ? '+' : ''}${n.toFixed(2)}`);
+
+export function formatTable(rows: ScenarioRow[]): string {
+  const header = [
+    'scenario',
+    'req/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'add p50',
+    'add p99',
+    'non2xx',
+    'gql err',
+    'net err',
+    'unsent',
+    'rows',
+    'TG CPU%',
+    'TG RSS MB',
+    'DB CPU%',
+    'up CPU%',
+    'gen CPU%',
+  ];
+  const body = rows.map((r) => [
+    r.name,
+    fixed(r.reqPerS, 0),
+    fixed(r.latencyMs.p50, 2),
+    fixed(r.latencyMs.p95, 2),
+    fixed(r.latencyMs.p99, 2),
+    signed(r.addedMs?.p50),
+    signed(r.addedMs?.p99),
+    String(r.non2xx),
+    r.target === 'tollgate' ? String(r.graphqlErrors) : '-',
+    String(r.netErrors),
+    r.unsent === undefined ? '-' : String(r.unsent),
+    r.rows === undefined ? '-' : String(r.rows),
+    fixed(r.tollgate?.cpuPct, 0),
+    fixed(r.tollgate?.rssMaxMb, 0),
+    fixed(r.dbCpuPct, 0),
+    fixed(r.upstreamCpuPct, 0),
+    fixed(r.generatorCpuPct, 0),
+  ]);
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((line) => line[i].length)));
+  const render = (line: string[]) =>
+    line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+  return [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(render)].join('\n');
+}
+
+export function formatDbPerCompletion(stats: Report['dbPerCompletion']): string | undefined {
+  if (!stats) return undefined;
+  return (
+    `Postgres per completion (pg_stat_database over ${stats.completions} completions): ` +
+    `${fixed(stats.transactions, 2)} transactions, ${fixed(stats.inserted, 2)} rows inserted, ` +
+    `${fixed(stats.updated, 2)} updated, ${fixed(stats.deleted, 2)} deleted, ${fixed(stats.returned, 1)} returned`
+  );
+}
+
+/** One line per Tollgate scenario: what its Postgres backends were doing, on average. */
+export function formatBackends(rows: ScenarioRow[]): string[] {
+  const lines = rows
+    .filter((r) => r.dbBackends && Object.keys(r.dbBackends).length > 0)
+    .map((r) => {
+      const states = Object.entries(r.dbBackends ?? {});
+      const total = states.reduce((sum, [, n]) => sum + n, 0);
+      const parts = states.filter(([, n]) => n >= 0.05).map(([state, n]) => `${state} ${n.toFixed(1)}`);
+      return `  ${r.name}: ${total.toFixed(1)} backends: ${parts.join(', ')}`;
+    });
+  return lines.length
+    ? ['Postgres backends of the bench database (average over 50 ms samples):', ...lines]
+    : [];
+}
+
+export function writeJson(file: string, report: Report): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+}

@@ -1,0 +1,198 @@
+import os from 'node:os';
+import path from 'node:path';
+import { startFakeUpstream } from './fake-upstream';
+import { checkLedger, graphqlLedger, postgresLedger, type DbStats } from './ledger';
+import { runClosedLoop } from './load';
+import { parseOptions } from './options';
+import {
+  formatBackends,
+  formatDbPerCompletion,
+  formatTable,
+  writeJson,
+  type Report,
+  type ScenarioRow,
+} from './report';
+import { runScenario, scenarios, targets, type Env } from './scenarios';
+import { graphqlClient, setUpProject } from './setup';
+import { build, createDatabase, gitDescribe, startTollgate, type BenchDatabase } from './tollgate';
+
+/**
+ * `npm run bench [-- --quick | --duration N]`: builds Tollgate, starts it and a fake upstream as
+ * child processes, sets up a project through GraphQL, measures the upstream direct and chat
+ * completions through Tollgate (closed loop at c=1 and c=N, open loop at a fixed rate, and
+ * autocannon's per-second rate), then checks the ledger against the budget counters: PASS or
+ * FAIL (exit 1). Prints a table and writes it as JSON to .bench/last.json. Options: options.ts.
+ */
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<number> {
+  const o = parseOptions();
+  const t0 = performance.now();
+  const log = (line: string) =>
+    process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}\n`);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    if (cleanups.length) log('cleaning up');
+    for (const fn of cleanups.reverse())
+      await fn().catch((e: unknown) => log(`cleanup failed: ${String(e)}`));
+    cleanups.length = 0;
+    log('done');
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  let tollgateOutput = () => '';
+  try {
+    if (o.build) {
+      log(`building ${o.appDir} (npm run -s build)`);
+      build(o.appDir);
+    }
+    const upstream = await startFakeUpstream(o.upstreamLatencyMs);
+    cleanups.push(() => upstream.stop());
+    const db: BenchDatabase = await createDatabase(process.env.DATABASE_URL, o.dbSettings);
+    cleanups.push(() => db.drop());
+    log(
+      db.url
+        ? `database ${db.name} on DATABASE_URL`
+        : 'embedded database (PGlite) in a temp TOLLGATE_DATA_DIR',
+    );
+    const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`] : [];
+    const tollgate = await startTollgate(o.appDir, db.url, nodeArgs);
+    cleanups.push(() => tollgate.stop());
+    tollgateOutput = () => tollgate.output();
+    log(
+      `Tollgate pid ${tollgate.pid} at ${tollgate.url}; fake upstream pid ${upstream.pid} at ${upstream.baseUrl}`,
+    );
+
+    const gql = graphqlClient(tollgate.url);
+    const project = await setUpProject(gql, upstream.baseUrl, o.budgets);
+    const ledger =
+      db.url && db.name
+        ? await postgresLedger(db.url, db.name, project.projectId)
+        : graphqlLedger(gql, project.adminKey);
+    cleanups.push(() => ledger.close());
+    const env: Env = { upstream, tollgate, ledger, targets: targets(upstream, tollgate, project.clientKey) };
+
+    log(`warming up (${o.warmupS} s each, c=10)`);
+    await runClosedLoop(env.targets.direct, { connections: 10, durationS: o.warmupS });
+    const warm = await runClosedLoop(env.targets.tollgate, { connections: 10, durationS: o.warmupS });
+    let clientSuccesses = warm.ok;
+    if (warm.ok === 0) throw new Error(`warm-up completions all failed: ${warm.firstError}`);
+
+    const settle = () => (ledger.kind === 'postgres' ? pause(1500) : undefined); // pg_stat_database lags ~1 s
+    await settle();
+    const statsBefore = await ledger.dbStats();
+    let scenarioSuccesses = 0;
+    const rows: ScenarioRow[] = [];
+    for (const s of scenarios(o)) {
+      log(`${s.name} for ${o.durationS} s`);
+      const { load, row } = await runScenario(env, s, o);
+      if (s.target === 'tollgate') {
+        clientSuccesses += load.ok;
+        scenarioSuccesses += load.ok;
+      }
+      const base = rows.find((r) => r.name === s.baseline);
+      if (base) {
+        row.addedMs = {
+          p50: row.latencyMs.p50 - base.latencyMs.p50,
+          p99: row.latencyMs.p99 - base.latencyMs.p99,
+        };
+      }
+      if (row.firstError) log(`  first error: ${row.firstError}`);
+      rows.push(row);
+    }
+
+    await settle();
+    const statsAfter = await ledger.dbStats();
+    const upstreamCalls = (await upstream.stats()).tollgate;
+    const check = checkLedger(await ledger.snapshot(), {
+      clientSuccesses,
+      upstreamCalls,
+      budgets: project.budgetIds.length,
+    });
+    await ledger.close();
+    const shutdown = await tollgate.stop(o.cpuProf ? 40_000 : 10_000);
+    if (o.cpuProf) log(`CPU profile of Tollgate in ${path.relative(process.cwd(), o.cpuProf)}/`);
+
+    const report: Report = {
+      date: new Date().toISOString(),
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+      },
+      app: { dir: o.appDir, git: gitDescribe(o.appDir) },
+      command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(
+        ' ',
+      ),
+      options: { ...o, out: path.relative(process.cwd(), o.out) },
+      database: ledger.kind,
+      scenarios: rows,
+      dbPerCompletion: perCompletion(statsBefore, statsAfter, scenarioSuccesses),
+      ledger: { ...check, clientSuccesses, upstreamCalls },
+      shutdown,
+      tollgateOutput: tollgate.output(),
+    };
+    writeJson(o.out, report);
+
+    const dbLine = formatDbPerCompletion(report.dbPerCompletion);
+    process.stdout.write(
+      [
+        '',
+        `Tollgate benchmark, ${report.date}, ${report.machine.cpus} x ${report.machine.model}, Node ${report.machine.node}`,
+        `app: ${o.appDir} (${report.app.git ?? 'not a git checkout'})`,
+        `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${o.durationS} s per scenario${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
+        '',
+        formatTable(rows),
+        '',
+        'add p50 / add p99: Tollgate minus its baseline (c=1 and burst rows: direct c=1; paced: direct paced; c=N: direct c=N).',
+        ...(dbLine ? [dbLine] : []),
+        ...formatBackends(rows),
+        '',
+        'Ledger check:',
+        ...check.lines.map((l) => `  ${l}`),
+        '',
+        shutdown.killed
+          ? `WARNING: Tollgate did not exit within ${(shutdown.ms / 1000).toFixed(1)} s of SIGTERM (killed)`
+          : `Tollgate shut down in ${(shutdown.ms / 1000).toFixed(1)} s (${shutdown.signal ? `signal ${shutdown.signal}` : `exit code ${shutdown.exitCode}`})`,
+        '',
+        check.pass ? 'PASS' : 'FAIL',
+        `(JSON: ${path.relative(process.cwd(), o.out)})`,
+        '',
+      ].join('\n'),
+    );
+    if (report.tollgateOutput) log(`Tollgate wrote (warn and above):\n${report.tollgateOutput}`);
+    return check.pass ? 0 : 1;
+  } catch (error) {
+    const output = tollgateOutput();
+    if (output) log(`Tollgate wrote:\n${output}`);
+    throw error;
+  } finally {
+    await cleanup();
+  }
+}
+
+function perCompletion(
+  before: DbStats | undefined,
+  after: DbStats | undefined,
+  completions: number,
+): Report['dbPerCompletion'] {
+  if (!before || !after || completions === 0) return undefined;
+  const per = (k: keyof DbStats) => (after[k] - before[k]) / completions;
+  return {
+    completions,
+    transactions: per('transactions'),
+    inserted: per('inserted'),
+    updated: per('updated'),
+    deleted: per('deleted'),
+    returned: per('returned'),
+  };
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error('bench failed:', error instanceof Error ? error.stack : error);
+    process.exit(1);
+  },
+);
