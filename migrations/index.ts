@@ -1,5 +1,6 @@
 import { Initial1795754253700 } from './1795754253700-Initial';
+import { ReserveSettleFunctions1795758000000 } from './1795758000000-ReserveSettleFunctions';
 
 // Every migration, in order. `npm run migration:generate migrations/Name` writes a new file;
 // add its class here. Landed migrations are never edited.
-export const MIGRATIONS = [Initial1795754253700];
+export const MIGRATIONS = [Initial1795754253700, ReserveSettleFunctions1795758000000];

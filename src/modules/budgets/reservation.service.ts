@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { formatUsd, parseUsd, type Pico } from '../../shared/money';
 import type { BudgetPeriod, BudgetPolicy } from './budget.entity';
 import { BudgetExceededError } from './budget.errors';
-import { windowAt } from './period';
+import { windowAt, type Window } from './period';
 import type { ReservationHold } from './reservation.entity';
 
 /** A budget that applies to a call, with the window the call falls in. */
@@ -42,6 +42,31 @@ export interface Charge {
   countRequest: boolean;
 }
 
+const BUDGET_CACHE_MS = 5_000;
+
+interface ReserveRow {
+  reservation_id: string;
+  stale: boolean;
+  refused_budget: string | null;
+  spent: string | null;
+  reserved: string | null;
+}
+
+interface SettleRow {
+  already: boolean;
+  budget_id: string;
+  spent: string;
+  reserved: string;
+  prompt_tokens: string;
+  completion_tokens: string;
+  requests: number;
+}
+
+/** What the caller believes applies, in the reserve function's terms ("id:limit:period:zone", id order). */
+function signature(rows: BudgetRow[]): string {
+  return rows.map((r) => `${r.id}:${r.limit_usd}:${r.period}:${r.time_zone}`).join(',');
+}
+
 interface BudgetRow {
   id: string;
   api_key_id: string | null;
@@ -58,6 +83,11 @@ interface BudgetRow {
  * so concurrent calls on any number of instances can never overshoot a limit.
  */
 export class ReservationService {
+  /** Budget rows per (project, key), cached briefly; the reserve function refuses a stale list. */
+  private readonly budgetCache = new Map<string, { rows: Promise<BudgetRow[]>; expires: number }>();
+  /** Current windows per (period, zone): Intl is slow, and a window stays valid until its end. */
+  private readonly windows = new Map<string, Window>();
+
   constructor(
     private readonly db: DataSource,
     private readonly ttlMs: number,
@@ -68,31 +98,15 @@ export class ReservationService {
     projectId: string,
     apiKeyId: string | null,
     now: Date,
-    em?: EntityManager,
+    fresh = false,
   ): Promise<ApplicableBudget[]> {
-    const rows: BudgetRow[] = await (em ?? this.db.manager).query(
-      `SELECT id, api_key_id, period, policy, limit_usd, thresholds, time_zone FROM budgets
-        WHERE project_id = $1 AND (api_key_id IS NULL OR api_key_id = $2) ORDER BY id`,
-      [projectId, apiKeyId],
-    );
-    return rows.map((row) => {
-      const window = windowAt(now, row.period, row.time_zone);
-      return {
-        id: row.id,
-        apiKeyId: row.api_key_id,
-        period: row.period,
-        policy: row.policy,
-        limit: parseUsd(row.limit_usd),
-        thresholds: row.thresholds,
-        periodStart: window.start,
-        periodEnd: window.end,
-      };
-    });
+    return (await this.budgetRows(projectId, apiKeyId, fresh)).map((row) => this.toApplicable(row, now));
   }
 
   /**
-   * Holds `amount` on every applicable budget, or on none: throws BudgetExceededError naming the
-   * first budget it does not fit (REJECT budgets first, so a DOWNGRADE never masks a hard limit).
+   * Holds `amount` on every applicable budget, or on none, in one database round trip: throws
+   * BudgetExceededError naming a refusing budget (a REJECT one when any refuses, so a DOWNGRADE
+   * never masks a hard limit). The counters stay locked only while the function runs.
    */
   async reserve(
     projectId: string,
@@ -101,116 +115,117 @@ export class ReservationService {
     amount: Pico,
     now = new Date(),
   ): Promise<Hold> {
-    return this.db.transaction(async (em) => {
-      const budgets = await this.applicable(projectId, apiKeyId, now, em);
-      if (budgets.length === 0) return { id: null, amount, budgets };
-      await em.query(
-        `INSERT INTO budget_counters (budget_id, period_start)
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) ON CONFLICT DO NOTHING`,
-        [budgets.map((b) => b.id), budgets.map((b) => b.periodStart.toISOString())],
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const rows = await this.budgetRows(projectId, apiKeyId, attempt > 0);
+      const budgets = rows.map((row) => this.toApplicable(row, now));
+      const result: ReserveRow[] = await this.db.query(
+        `SELECT * FROM tollgate_reserve($1, $2, $3, $4::numeric, $5, $6, $7::uuid[], $8::timestamptz[], $9::numeric[])`,
+        [
+          projectId,
+          apiKeyId,
+          requestId,
+          formatUsd(amount),
+          this.ttlMs,
+          signature(rows),
+          budgets.map((b) => b.id),
+          budgets.map((b) => b.periodStart.toISOString()),
+          rows.map((r) => r.limit_usd),
+        ],
       );
-      // Lock order: by budget id, the same in every transaction, so two reserves cannot deadlock.
-      // Every budget is tried (a refused conditional update changes nothing and locks nothing), so
-      // the refusal can name a REJECT budget whenever one refuses: a DOWNGRADE never masks it.
-      const refused: BudgetExceededError[] = [];
-      for (const budget of budgets) {
-        // UPDATE ... RETURNING comes back from TypeORM as [rows, count]
-        const [updated]: unknown[][] = await em.query(
-          `UPDATE budget_counters SET reserved = reserved + $3::numeric, updated_at = now()
-            WHERE budget_id = $1 AND period_start = $2 AND spent + reserved + $3::numeric <= $4::numeric
-            RETURNING budget_id`,
-          [budget.id, budget.periodStart.toISOString(), formatUsd(amount), formatUsd(budget.limit)],
-        );
-        if (updated.length > 0) continue;
-        const [row]: { spent: string; reserved: string }[] = await em.query(
-          `SELECT spent, reserved FROM budget_counters WHERE budget_id = $1 AND period_start = $2`,
-          [budget.id, budget.periodStart.toISOString()],
-        );
-        refused.push(
-          new BudgetExceededError({
+      if (result[0]?.stale) continue; // budgets changed since they were cached: reload and retry
+      if (budgets.length === 0) return { id: null, amount, budgets };
+      const refused = result.filter((r) => r.refused_budget !== null);
+      if (refused.length > 0) {
+        const errors = refused.map((r) => {
+          const budget = budgets.find((b) => b.id === r.refused_budget)!;
+          return new BudgetExceededError({
             budgetId: budget.id,
             period: budget.period,
             policy: budget.policy,
             scope: budget.apiKeyId ? 'API_KEY' : 'PROJECT',
-            spent: parseUsd(row.spent),
-            reserved: parseUsd(row.reserved),
+            spent: parseUsd(r.spent!),
+            reserved: parseUsd(r.reserved!),
             limit: budget.limit,
             estimate: amount,
-          }),
-        );
+          });
+        });
+        throw errors.find((e) => e.shortfall.policy === 'REJECT') ?? errors[0];
       }
-      if (refused.length > 0) {
-        throw refused.find((e) => e.shortfall.policy === 'REJECT') ?? refused[0];
-      }
-      const holds: ReservationHold[] = budgets.map((b) => ({
-        budgetId: b.id,
-        periodStart: b.periodStart.toISOString(),
-        amount: formatUsd(amount),
-      }));
-      // Expiry on the database clock, the one the sweeper reads (not `now`, which only picks windows).
-      const [row]: { id: string }[] = await em.query(
-        `INSERT INTO reservations (project_id, api_key_id, request_id, amount, holds, expires_at)
-         VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond') RETURNING id`,
-        [projectId, apiKeyId, requestId, formatUsd(amount), JSON.stringify(holds), this.ttlMs],
-      );
-      return { id: row.id, amount, budgets };
-    });
+      return { id: result[0].reservation_id, amount, budgets };
+    }
+    throw new Error('the budgets of this project kept changing during the reservation');
   }
 
   /**
    * Turns a hold into the actual charge, inside `em` (the caller's transaction, which also writes
-   * the usage record). Idempotent: a hold already settled changes nothing; a hold the sweeper
-   * released meanwhile is still charged (the call did happen), just with nothing left to unhold.
+   * the usage record). Idempotent: a hold already settled changes nothing (and returns []); a hold
+   * the sweeper released meanwhile is still charged (the call did happen), with nothing to unhold.
    */
   async settle(em: EntityManager, hold: Hold, charge: Charge): Promise<SettledCounter[]> {
+    return (await this.settleOnce(em, hold, charge)) ?? [];
+  }
+
+  /** Like settle, but null when the hold was already settled (so the caller can roll back its own writes). */
+  async settleOnce(em: EntityManager, hold: Hold, charge: Charge): Promise<SettledCounter[] | null> {
     if (hold.id === null) return [];
-    const [closed]: { status: string }[][] = await em.query(
-      `UPDATE reservations r SET status = 'SETTLED', closed_at = now()
-         FROM (SELECT id, status FROM reservations WHERE id = $1 FOR UPDATE) old
-        WHERE r.id = old.id AND old.status <> 'SETTLED' RETURNING old.status`,
-      [hold.id],
-    );
-    if (!closed || closed.length === 0) return [];
-    const stillHeld = closed[0].status === 'ACTIVE' ? hold.amount : 0n;
-    const counters: SettledCounter[] = [];
-    for (const budget of hold.budgets) {
-      const [rows]: {
-        spent: string;
-        reserved: string;
-        prompt_tokens: string;
-        completion_tokens: string;
-        requests: number;
-      }[][] = await em.query(
-        `UPDATE budget_counters
-              SET reserved = reserved - $3::numeric, spent = spent + $4::numeric,
-                  prompt_tokens = prompt_tokens + $5, completion_tokens = completion_tokens + $6,
-                  requests = requests + $7, updated_at = now()
-            WHERE budget_id = $1 AND period_start = $2
-        RETURNING spent, reserved, prompt_tokens, completion_tokens, requests`,
-        [
-          budget.id,
-          budget.periodStart.toISOString(),
-          formatUsd(stillHeld),
-          formatUsd(charge.cost),
-          charge.promptTokens,
-          charge.completionTokens,
-          charge.countRequest ? 1 : 0,
-        ],
-      );
-      const row = rows[0];
-      // The budget was deleted while the call was in flight (its counters went with it).
-      if (!row) continue;
-      const spent = parseUsd(row.spent);
-      counters.push({
-        budget,
-        spent,
-        reserved: parseUsd(row.reserved),
-        promptTokens: Number(row.prompt_tokens),
-        completionTokens: Number(row.completion_tokens),
-        requests: row.requests,
-      });
+    const rows: SettleRow[] = await em.query(`SELECT * FROM tollgate_settle($1, $2::numeric, $3, $4, $5)`, [
+      hold.id,
+      formatUsd(charge.cost),
+      charge.promptTokens,
+      charge.completionTokens,
+      charge.countRequest ? 1 : 0,
+    ]);
+    if (rows[0]?.already) return null;
+    // A budget deleted while the call was in flight took its counters with it: no row, no alert.
+    return rows.flatMap((row) => {
+      const budget = hold.budgets.find((b) => b.id === row.budget_id);
+      if (!budget) return [];
+      return [
+        {
+          budget,
+          spent: parseUsd(row.spent),
+          reserved: parseUsd(row.reserved),
+          promptTokens: Number(row.prompt_tokens),
+          completionTokens: Number(row.completion_tokens),
+          requests: row.requests,
+        },
+      ];
+    });
+  }
+
+  private budgetRows(projectId: string, apiKeyId: string | null, fresh: boolean): Promise<BudgetRow[]> {
+    const key = `${projectId}:${apiKeyId ?? ''}`;
+    const now = Date.now();
+    const hit = this.budgetCache.get(key);
+    if (!fresh && hit && hit.expires > now) return hit.rows;
+    const rows = this.db.query(
+      `SELECT id, api_key_id, period, policy, limit_usd::text AS limit_usd, thresholds, time_zone FROM budgets
+        WHERE project_id = $1 AND (api_key_id IS NULL OR api_key_id = $2) ORDER BY id`,
+      [projectId, apiKeyId],
+    ) as Promise<BudgetRow[]>;
+    if (this.budgetCache.size > 10_000) this.budgetCache.clear();
+    this.budgetCache.set(key, { rows, expires: now + BUDGET_CACHE_MS });
+    rows.catch(() => this.budgetCache.delete(key));
+    return rows;
+  }
+
+  private toApplicable(row: BudgetRow, now: Date): ApplicableBudget {
+    const key = `${row.period}|${row.time_zone}`;
+    let window = this.windows.get(key);
+    if (!window || now < window.start || now >= window.end) {
+      window = windowAt(now, row.period, row.time_zone);
+      this.windows.set(key, window);
     }
-    return counters;
+    return {
+      id: row.id,
+      apiKeyId: row.api_key_id,
+      period: row.period,
+      policy: row.policy,
+      limit: parseUsd(row.limit_usd),
+      thresholds: row.thresholds,
+      periodStart: window.start,
+      periodEnd: window.end,
+    };
   }
 
   /** Gives a hold back untouched (the call failed before costing anything). Idempotent. */

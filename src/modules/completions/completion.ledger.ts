@@ -95,12 +95,7 @@ export class CompletionLedger {
     const latencyMs = Math.round(performance.now() - ctx.started);
     const now = new Date();
     const { record, alerts } = await this.d.db.transaction(async (em) => {
-      const counters = await this.d.reservations.settle(em, attempt.hold, {
-        cost,
-        promptTokens: usage.promptTokens,
-        completionTokens: usage.completionTokens,
-        countRequest: true,
-      });
+      // The ledger row first, the counters last: their locks are then held only until COMMIT.
       const record = await this.d.usage.insert(em, {
         projectId: ctx.who.projectId,
         apiKeyId: ctx.who.keyId,
@@ -121,6 +116,13 @@ export class CompletionLedger {
         fallbacks: ctx.fallbacks,
         downgraded: attempt.downgraded,
       });
+      const counters = await this.d.reservations.settleOnce(em, attempt.hold, {
+        cost,
+        promptTokens: usage.promptTokens,
+        completionTokens: usage.completionTokens,
+        countRequest: true,
+      });
+      if (counters === null) throw new Error(`reservation ${attempt.hold.id} was already settled`);
       const alerts = await this.d.alerts.evaluate(em, ctx.who.projectId, counters, now);
       return { record, alerts };
     });
