@@ -67,28 +67,43 @@ BEGIN
 END
 $fn$`);
 
-    // Settle a reservation: mark it SETTLED and move its hold to spend on each counter it held, in
-    // one step. A reservation the sweeper released meanwhile is still charged (the call happened),
-    // with nothing left to unhold. Returns the counters after the change; `already` is true (and
-    // nothing changes) when it was settled before.
+    // Settle a reservation: mark it SETTLED, write the call's usage record (p_usage, when given), and
+    // move the hold to spend on each counter it held, all in one step. A reservation the sweeper
+    // released meanwhile is still charged (the call happened), with nothing left to unhold. Returns
+    // the counters after the change (and the usage record's id); `already` is true, and nothing
+    // changes, when it was settled before.
     await queryRunner.query(`
 CREATE FUNCTION tollgate_settle(
-  p_reservation uuid, p_cost numeric, p_prompt bigint, p_completion bigint, p_requests integer
-) RETURNS TABLE (already boolean, budget_id uuid, period_start timestamptz, spent numeric, reserved numeric,
-                 prompt_tokens bigint, completion_tokens bigint, requests integer)
+  p_reservation uuid, p_cost numeric, p_prompt bigint, p_completion bigint, p_requests integer, p_usage jsonb
+) RETURNS TABLE (already boolean, usage_id uuid, usage_created_at timestamptz, budget_id uuid, period_start timestamptz,
+                 spent numeric, reserved numeric, prompt_tokens bigint, completion_tokens bigint, requests integer)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_status varchar;
   v_holds jsonb;
   v_amount numeric;
+  v_usage_id uuid;
+  v_usage_at timestamptz;
 BEGIN
   SELECT r.status, r.holds, r.amount INTO v_status, v_holds, v_amount
     FROM reservations r WHERE r.id = p_reservation FOR UPDATE;
   IF v_status IS NULL OR v_status = 'SETTLED' THEN
-    RETURN QUERY SELECT true, NULL::uuid, NULL::timestamptz, NULL::numeric, NULL::numeric, NULL::bigint, NULL::bigint, NULL::integer;
+    RETURN QUERY SELECT true, NULL::uuid, NULL::timestamptz, NULL::uuid, NULL::timestamptz, NULL::numeric, NULL::numeric,
+                        NULL::bigint, NULL::bigint, NULL::integer;
     RETURN;
   END IF;
   UPDATE reservations SET status = 'SETTLED', closed_at = now() WHERE id = p_reservation;
+  IF p_usage IS NOT NULL THEN
+    INSERT INTO usage_records (project_id, api_key_id, request_id, model_requested, model_served, provider, route_tier,
+        prompt_tokens, completion_tokens, total_tokens, cost, priced, gateway_latency_ms, upstream_latency_ms, attempts,
+        outcome, error_code, fallbacks, downgraded)
+    VALUES ((p_usage->>'projectId')::uuid, (p_usage->>'apiKeyId')::uuid, p_usage->>'requestId', p_usage->>'modelRequested',
+        p_usage->>'modelServed', p_usage->>'provider', p_usage->>'routeTier', p_prompt, p_completion, p_prompt + p_completion,
+        p_cost, (p_usage->>'priced')::boolean, (p_usage->>'gatewayLatencyMs')::integer,
+        (p_usage->>'upstreamLatencyMs')::integer, (p_usage->>'attempts')::integer, p_usage->>'outcome',
+        p_usage->>'errorCode', p_usage->'fallbacks', (p_usage->>'downgraded')::boolean)
+    RETURNING usage_records.id, usage_records.created_at INTO v_usage_id, v_usage_at;
+  END IF;
   -- Take the counter locks in budget id order, as reserve does, before changing them.
   PERFORM 1 FROM budget_counters c
     JOIN jsonb_array_elements(v_holds) AS h
@@ -110,14 +125,20 @@ BEGIN
        WHERE c.budget_id = held.b AND c.period_start = held.s
       RETURNING c.budget_id, c.period_start, c.spent, c.reserved, c.prompt_tokens, c.completion_tokens, c.requests
     )
-    SELECT false, ch.budget_id, ch.period_start, ch.spent, ch.reserved, ch.prompt_tokens, ch.completion_tokens, ch.requests
+    SELECT false, v_usage_id, v_usage_at, ch.budget_id, ch.period_start, ch.spent, ch.reserved, ch.prompt_tokens,
+           ch.completion_tokens, ch.requests
       FROM changed ch ORDER BY ch.budget_id;
+  IF NOT FOUND THEN
+    -- every budget it held was deleted meanwhile: still report the usage record
+    RETURN QUERY SELECT false, v_usage_id, v_usage_at, NULL::uuid, NULL::timestamptz, NULL::numeric, NULL::numeric,
+                        NULL::bigint, NULL::bigint, NULL::integer;
+  END IF;
 END
 $fn$`);
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query('DROP FUNCTION tollgate_settle(uuid, numeric, bigint, bigint, integer)');
+    await queryRunner.query('DROP FUNCTION tollgate_settle(uuid, numeric, bigint, bigint, integer, jsonb)');
     await queryRunner.query(
       'DROP FUNCTION tollgate_reserve(uuid, uuid, varchar, numeric, integer, text, uuid[], timestamptz[], numeric[])',
     );

@@ -183,6 +183,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       .then((n) => n > 0 && log.info({ released: n }, 'released expired reservations'))
       .catch((error: unknown) => log.warn({ err: error }, 'reservation sweep failed'));
     db.query(`DELETE FROM idempotency_records WHERE expires_at < now()`).catch(() => undefined);
+    // alerts whose settle committed but whose alert write did not (a crash between the two)
+    services.alerts
+      .sweep(config.sweepIntervalMs * 3)
+      .then((alerts) => {
+        for (const alert of alerts) bus.publish('alert', { projectId: alert.projectId, alertId: alert.id });
+        if (alerts.length > 0) services.worker.nudge();
+      })
+      .catch((error: unknown) => log.warn({ err: error }, 'alert sweep failed'));
   }, config.sweepIntervalMs);
   sweeper.unref();
 

@@ -73,4 +73,43 @@ describe('budgets created mid-period, projections, alert history bounds', () => 
       expect(r.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     }
   });
+
+  it('the alert sweep fires a threshold whose settle committed without its alert (a crash between), once', async () => {
+    const fresh = await t.createProject('sweep-alerts');
+    await t.addCatalog(fresh.adminKey);
+    const client = await t.createKey(fresh.adminKey, 'CLIENT', 'c');
+    const budgetId = await t.createBudget(fresh.adminKey, {
+      period: 'DAILY',
+      limitUsd: '1',
+      thresholds: [0.5],
+    });
+    const { reservations, alerts } = t.app.services;
+    // what the hot path does, minus the alert write: as if the process died right after the settle
+    const hold = await reservations.reserve(fresh.projectId, client.id, 'lost-alert', 600_000_000_000n);
+    const charge = { cost: 600_000_000_000n, promptTokens: 10, completionTokens: 10, countRequest: true };
+    const settled = await reservations.settleRecorded({ ...hold, id: hold.id! }, charge, {
+      projectId: fresh.projectId,
+      apiKeyId: client.id,
+      requestId: 'lost-alert',
+      modelRequested: 'deepseek-chat',
+      modelServed: 'deepseek-chat',
+      provider: 'upstream',
+      routeTier: null,
+      priced: true,
+      gatewayLatencyMs: 1,
+      upstreamLatencyMs: 1,
+      attempts: 1,
+      outcome: 'SUCCESS',
+      errorCode: null,
+      fallbacks: [],
+      downgraded: false,
+    });
+    expect(settled!.counters[0].spent).toBe(600_000_000_000n);
+    expect(await t.count('alerts', 'budget_id = $1', [budgetId])).toBe(0);
+
+    const fired = await alerts.sweep(60_000);
+    expect(fired.filter((a) => a.budgetId === budgetId).map((a) => a.type)).toContain('BUDGET_THRESHOLD');
+    expect(await alerts.sweep(60_000)).toEqual([]);
+    expect(await t.count('alerts', `budget_id = $1 AND type = 'BUDGET_THRESHOLD'`, [budgetId])).toBe(1);
+  });
 });

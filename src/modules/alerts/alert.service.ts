@@ -1,5 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { formatUsd, maxPico, ratio, type Pico } from '../../shared/money';
+import { formatUsd, maxPico, parseUsd, ratio, type Pico } from '../../shared/money';
+import type { BudgetPeriod, BudgetPolicy } from '../budgets/budget.entity';
+import { windowAt } from '../budgets/period';
 import type { SettledCounter } from '../budgets/reservation.service';
 import { project } from '../budgets/projection';
 import { Alert, type AlertSeverity, type AlertSnapshot, type AlertType } from './alert.entity';
@@ -55,6 +57,82 @@ export class AlertService {
     return created;
   }
 
+  /**
+   * The same rules outside any transaction (the hot path settles in one statement): most settles
+   * fire nothing and touch nothing; when something is due, one transaction writes the alerts and
+   * their webhook outbox rows. A crash before that is made good by `sweep`, which re-runs the rules
+   * (at or past, without `added`) on recently changed counters.
+   */
+  async fire(projectId: string, counters: SettledCounter[], now: Date, added?: Pico): Promise<Alert[]> {
+    const due = counters
+      .flatMap((counter) => this.rules(counter, now, added))
+      .filter((candidate) => !this.fired.has(`${projectId}:${candidate.dedupeKey}`));
+    if (due.length === 0) return [];
+    const created = await this.db.transaction(async (em) => {
+      const made: Alert[] = [];
+      for (const candidate of due) {
+        const alert = await this.insert(em, projectId, candidate);
+        if (alert) made.push(alert);
+      }
+      return made;
+    });
+    for (const candidate of due) this.remember(`${projectId}:${candidate.dedupeKey}`);
+    return created;
+  }
+
+  /**
+   * Re-runs the budget rules on counters that changed recently, so an alert whose settle
+   * committed but whose alert write never happened (the process died between) still fires, once.
+   */
+  async sweep(sinceMs: number, now = new Date()): Promise<Alert[]> {
+    const rows: {
+      project_id: string;
+      budget_id: string;
+      api_key_id: string | null;
+      period: BudgetPeriod;
+      policy: BudgetPolicy;
+      limit_usd: string;
+      thresholds: number[];
+      time_zone: string;
+      period_start: Date;
+      spent: string;
+      reserved: string;
+      prompt_tokens: string;
+      completion_tokens: string;
+      requests: number;
+    }[] = await this.db.query(
+      `SELECT b.project_id, b.id AS budget_id, b.api_key_id, b.period, b.policy, b.limit_usd::text AS limit_usd,
+              b.thresholds, b.time_zone, c.period_start, c.spent::text AS spent, c.reserved::text AS reserved,
+              c.prompt_tokens, c.completion_tokens, c.requests
+         FROM budget_counters c JOIN budgets b ON b.id = c.budget_id
+        WHERE c.updated_at > now() - $1 * interval '1 millisecond'`,
+      [sinceMs],
+    );
+    const created: Alert[] = [];
+    for (const row of rows) {
+      const periodStart = new Date(row.period_start);
+      const counter: SettledCounter = {
+        budget: {
+          id: row.budget_id,
+          apiKeyId: row.api_key_id,
+          period: row.period,
+          policy: row.policy,
+          limit: parseUsd(row.limit_usd),
+          thresholds: row.thresholds,
+          periodStart,
+          periodEnd: windowAt(periodStart, row.period, row.time_zone).end,
+        },
+        spent: parseUsd(row.spent),
+        reserved: parseUsd(row.reserved),
+        promptTokens: Number(row.prompt_tokens),
+        completionTokens: Number(row.completion_tokens),
+        requests: row.requests,
+      };
+      created.push(...(await this.fire(row.project_id, [counter], now)));
+    }
+    return created;
+  }
+
   /** Records an alert that is not about a budget (e.g. CIRCUIT_OPEN), in its own transaction. */
   async raise(projectId: string, alert: NewAlert): Promise<Alert | null> {
     return this.db.transaction((em) => this.insert(em, projectId, alert));
@@ -72,8 +150,16 @@ export class AlertService {
     return qb.getMany();
   }
 
-  private rules(counter: SettledCounter, now: Date): NewAlert[] {
+  /**
+   * The alerts `counter` is at or past. With `added` (what the settle just charged), only marks
+   * that this very settle crossed count: exactly one settle crosses each (they are serialized by
+   * the counter's lock), so its snapshot is the crossing one, even with settles racing on other
+   * instances. Marks passed without a crossing (a limit lowered, a threshold added) are the sweep's.
+   */
+  private rules(counter: SettledCounter, now: Date, added?: Pico): NewAlert[] {
     const { budget, spent } = counter;
+    const reached = (mark: Pico) =>
+      spent > 0n && spent >= mark && (added === undefined || spent - added < mark);
     const period = budget.periodStart.toISOString();
     const limit = budget.limit;
     const utilization = ratio(spent, limit);
@@ -93,7 +179,7 @@ export class AlertService {
     const alerts: NewAlert[] = [];
     for (const threshold of budget.thresholds) {
       const mark = fractionOf(limit, threshold);
-      if (spent > 0n && spent >= mark) {
+      if (reached(mark)) {
         alerts.push({
           ...base,
           type: 'BUDGET_THRESHOLD',
@@ -104,7 +190,7 @@ export class AlertService {
         });
       }
     }
-    if (spent >= limit) {
+    if (reached(limit)) {
       const type = budget.period === 'DAILY' ? 'DAILY_BUDGET_EXCEEDED' : 'MONTHLY_BUDGET_EXCEEDED';
       alerts.push({
         ...base,

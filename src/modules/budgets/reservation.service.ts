@@ -54,6 +54,8 @@ interface ReserveRow {
 
 interface SettleRow {
   already: boolean;
+  usage_id: string | null;
+  usage_created_at: Date | null;
   budget_id: string;
   spent: string;
   reserved: string;
@@ -168,16 +170,46 @@ export class ReservationService {
   /** Like settle, but null when the hold was already settled (so the caller can roll back its own writes). */
   async settleOnce(em: EntityManager, hold: Hold, charge: Charge): Promise<SettledCounter[] | null> {
     if (hold.id === null) return [];
-    const rows: SettleRow[] = await em.query(`SELECT * FROM tollgate_settle($1, $2::numeric, $3, $4, $5)`, [
-      hold.id,
-      formatUsd(charge.cost),
-      charge.promptTokens,
-      charge.completionTokens,
-      charge.countRequest ? 1 : 0,
-    ]);
-    if (rows[0]?.already) return null;
+    const result = await this.callSettle(em, hold, charge, null);
+    return result && result.counters;
+  }
+
+  /**
+   * The hot path's settle: the usage record, the reservation and the counters change in one
+   * statement (its own transaction), so the counter rows are locked only while it runs. Null
+   * when the hold was already settled (nothing was written).
+   */
+  async settleRecorded(
+    hold: Hold & { id: string },
+    charge: Charge,
+    usage: Record<string, unknown>,
+  ): Promise<{ usageId: string; createdAt: Date; counters: SettledCounter[] } | null> {
+    const result = await this.callSettle(this.db.manager, hold, charge, usage);
+    if (!result) return null;
+    return { usageId: result.usageId!, createdAt: result.createdAt!, counters: result.counters };
+  }
+
+  private async callSettle(
+    em: EntityManager,
+    hold: Hold,
+    charge: Charge,
+    usage: Record<string, unknown> | null,
+  ): Promise<{ usageId: string | null; createdAt: Date | null; counters: SettledCounter[] } | null> {
+    const rows: SettleRow[] = await em.query(
+      `SELECT * FROM tollgate_settle($1, $2::numeric, $3, $4, $5, $6::jsonb)`,
+      [
+        hold.id,
+        formatUsd(charge.cost),
+        charge.promptTokens,
+        charge.completionTokens,
+        charge.countRequest ? 1 : 0,
+        usage === null ? null : JSON.stringify(usage),
+      ],
+    );
+    if (rows.length === 0 || rows[0].already)
+      return rows.length === 0 ? { usageId: null, createdAt: null, counters: [] } : null;
     // A budget deleted while the call was in flight took its counters with it: no row, no alert.
-    return rows.flatMap((row) => {
+    const counters = rows.flatMap((row) => {
       const budget = hold.budgets.find((b) => b.id === row.budget_id);
       if (!budget) return [];
       return [
@@ -191,6 +223,7 @@ export class ReservationService {
         },
       ];
     });
+    return { usageId: rows[0].usage_id, createdAt: rows[0].usage_created_at, counters };
   }
 
   private budgetRows(projectId: string, apiKeyId: string | null, fresh: boolean): Promise<BudgetRow[]> {

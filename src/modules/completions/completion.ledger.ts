@@ -14,7 +14,7 @@ import type { Model } from '../providers/model.entity';
 import { UpstreamCallFailed, type CallResult } from '../providers/upstream.client';
 import type { UpstreamUsage } from '../providers/upstream.types';
 import type { UsageOutcome } from '../usage/usage-record.entity';
-import type { UsageService } from '../usage/usage.service';
+import { usageJson, type NewUsageRecord, type UsageService } from '../usage/usage.service';
 import type { CompletionResult } from './completion.types';
 import type { ValidRequest } from './completion.validation';
 import { countTextTokens } from './tokenizer';
@@ -94,38 +94,41 @@ export class CompletionLedger {
     const provider = ctx.catalog.providers.get(attempt.model.providerId)?.name ?? 'unknown';
     const latencyMs = Math.round(performance.now() - ctx.started);
     const now = new Date();
-    const { record, alerts } = await this.d.db.transaction(async (em) => {
-      // The ledger row first, the counters last: their locks are then held only until COMMIT.
-      const record = await this.d.usage.insert(em, {
-        projectId: ctx.who.projectId,
-        apiKeyId: ctx.who.keyId,
-        requestId: ctx.requestId,
-        modelRequested: ctx.req.model,
-        modelServed: served?.name ?? reply.model,
-        provider,
-        routeTier: ctx.tier,
-        promptTokens: usage.promptTokens,
-        completionTokens: usage.completionTokens,
-        cost,
-        priced: served !== null,
-        gatewayLatencyMs: latencyMs,
-        upstreamLatencyMs: call.upstreamLatencyMs,
-        attempts: call.attempts,
-        outcome,
-        errorCode: null,
-        fallbacks: ctx.fallbacks,
-        downgraded: attempt.downgraded,
-      });
-      const counters = await this.d.reservations.settleOnce(em, attempt.hold, {
-        cost,
-        promptTokens: usage.promptTokens,
-        completionTokens: usage.completionTokens,
-        countRequest: true,
-      });
-      if (counters === null) throw new Error(`reservation ${attempt.hold.id} was already settled`);
-      const alerts = await this.d.alerts.evaluate(em, ctx.who.projectId, counters, now);
-      return { record, alerts };
-    });
+    const usageRecord: NewUsageRecord = {
+      projectId: ctx.who.projectId,
+      apiKeyId: ctx.who.keyId,
+      requestId: ctx.requestId,
+      modelRequested: ctx.req.model,
+      modelServed: served?.name ?? reply.model,
+      provider,
+      routeTier: ctx.tier,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      cost,
+      priced: served !== null,
+      gatewayLatencyMs: latencyMs,
+      upstreamLatencyMs: call.upstreamLatencyMs,
+      attempts: call.attempts,
+      outcome,
+      errorCode: null,
+      fallbacks: ctx.fallbacks,
+      downgraded: attempt.downgraded,
+    };
+    const charge = {
+      cost,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      countRequest: true,
+    };
+    // One statement: the usage record, the reservation and the counters (locked only while it runs).
+    const hold = attempt.hold;
+    const settled =
+      hold.id === null
+        ? await this.recordUnheld(usageRecord)
+        : await this.d.reservations.settleRecorded({ ...hold, id: hold.id }, charge, usageJson(usageRecord));
+    if (settled === null) throw new Error(`reservation ${hold.id} was already settled`);
+    const record = { id: settled.usageId, createdAt: settled.createdAt };
+    const alerts = await this.d.alerts.fire(ctx.who.projectId, settled.counters, now, cost);
     this.announce(ctx.who.projectId, attempt.hold, alerts);
     return {
       id: record.id,
@@ -149,6 +152,12 @@ export class CompletionLedger {
       replayed: false,
       createdAt: record.createdAt,
     };
+  }
+
+  /** A call no budget applied to: only its usage record. */
+  private async recordUnheld(usage: NewUsageRecord) {
+    const { id, createdAt } = await this.d.usage.insert(this.d.db.manager, usage);
+    return { usageId: id, createdAt, counters: [] };
   }
 
   /** Releases the hold of a failed attempt and, when the upstream was reached, records it at $0. */

@@ -49,6 +49,12 @@ const GROUP_SQL: Record<UsageGroupBy, string> = {
   ROUTE: "coalesce(route_tier, 'EXPLICIT') || ':' || model_served",
 };
 
+/** A usage record as the settle function reads it (tokens and cost travel as its own arguments). */
+export function usageJson(r: NewUsageRecord): Record<string, unknown> {
+  const { promptTokens: _p, completionTokens: _c, cost: _cost, ...rest } = r;
+  return rest;
+}
+
 /** The ledger: append-only usage records and the reports read from them. */
 export class UsageService {
   constructor(private readonly db: DataSource) {}
