@@ -42,6 +42,7 @@ const CACHE_TTL_MS = 5_000;
 
 export class CatalogService {
   private readonly cache = new Map<string, { catalog: Promise<Catalog>; expires: number }>();
+  private readonly opened = new Map<string, string>();
 
   constructor(
     private readonly db: DataSource,
@@ -111,8 +112,19 @@ export class CatalogService {
   /** The plaintext upstream keys of a provider, in rotation order. Never leaves the server. */
   upstreamKeys(provider: Provider): string[] {
     return provider.upstreamKeys
-      .map((ref) => ('env' in ref ? process.env[ref.env] : this.secrets.open(ref.encrypted)))
+      .map((ref) => ('env' in ref ? process.env[ref.env] : this.open(ref.encrypted)))
       .filter((key): key is string => typeof key === 'string' && key.length > 0);
+  }
+
+  /** Sealed keys are opened once per process, not on every call (AES-GCM per request shows in profiles). */
+  private open(sealed: string): string {
+    let key = this.opened.get(sealed);
+    if (key === undefined) {
+      key = this.secrets.open(sealed);
+      if (this.opened.size > 1_000) this.opened.clear();
+      this.opened.set(sealed, key);
+    }
+    return key;
   }
 
   /** Where each key comes from, safe to show: env names, or "sealed #n". */
