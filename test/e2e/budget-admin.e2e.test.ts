@@ -67,6 +67,21 @@ describe('budgets created mid-period, projections, alert history bounds', () => 
     expect(Number.isFinite(Number(p.ratePerDay))).toBe(true);
   });
 
+  it('refuses limits and prices too large for their columns, naming the field', async () => {
+    const budget = await t.gql(
+      'mutation($i: CreateBudgetInput!) { createBudget(input: $i) { id } }',
+      { i: { period: 'DAILY', limitUsd: '99999999999999999999999999999' } },
+      admin,
+    );
+    expect(budget.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'limitUsd' });
+    const model = await t.gql(
+      'mutation($i: ModelInput!) { upsertModel(input: $i) { id } }',
+      { i: { name: 'pricey', provider: 'upstream', promptPrice: '123456789012345', completionPrice: '1' } },
+      admin,
+    );
+    expect(model.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'promptPrice' });
+  });
+
   it('refuses alert history ranges out of bounds', async () => {
     for (const days of [0, -5, 2_000_000_000]) {
       const r = await t.gql('query($d: Int!) { alerts(days: $d) { id } }', { d: days }, admin);

@@ -6,6 +6,9 @@ import { Budget, DEFAULT_THRESHOLDS, type BudgetPeriod, type BudgetPolicy } from
 import { isValidTimeZone, windowAt, type Window } from './period';
 import { project, type Projection } from './projection';
 
+/** Far above any real budget, and well inside the NUMERIC(30,12) column. */
+const MAX_LIMIT = parseUsd('1000000000000');
+
 export interface BudgetInput {
   apiKeyId?: string | null;
   period: BudgetPeriod;
@@ -148,6 +151,7 @@ function checkBudget(
     throw new BadInputError('limitUsd must be a decimal USD amount', 'limitUsd');
   }
   if (limit <= 0n) throw new BadInputError('limitUsd must be positive', 'limitUsd');
+  if (limit > MAX_LIMIT) throw new BadInputError(`limitUsd must be at most ${formatUsd(MAX_LIMIT)}`, 'limitUsd');
   const timeZone = input.timeZone?.trim() || 'UTC';
   if (!isValidTimeZone(timeZone)) throw new BadInputError(`Unknown time zone "${timeZone}"`, 'timeZone');
   const thresholds = [...new Set(input.thresholds ?? DEFAULT_THRESHOLDS)].sort((a, b) => a - b);
