@@ -122,11 +122,20 @@ export class CompletionLedger {
     };
     // One statement: the usage record, the reservation and the counters (locked only while it runs).
     const hold = attempt.hold;
-    const settled =
-      hold.id === null
-        ? await this.recordUnheld(usageRecord)
-        : await this.d.reservations.settleRecorded({ ...hold, id: hold.id }, charge, usageJson(usageRecord));
-    if (settled === null) throw new Error(`reservation ${hold.id} was already settled`);
+    // The upstream has answered (and will bill): the settle is retried through a database outage
+    // rather than lost. It is idempotent, and a retry first looks for what an earlier try committed.
+    const settled = await this.durably(ctx.requestId, async (retry) => {
+      const earlier = retry ? await this.recorded(ctx) : null;
+      if (earlier) return earlier;
+      if (hold.id === null) return this.recordUnheld(usageRecord);
+      const result = await this.d.reservations.settleRecorded(
+        { ...hold, id: hold.id },
+        charge,
+        usageJson(usageRecord),
+      );
+      if (result === null) throw new Error(`reservation ${hold.id} was already settled`);
+      return result;
+    });
     const record = { id: settled.usageId, createdAt: settled.createdAt };
     const alerts = await this.d.alerts.fire(ctx.who.projectId, settled.counters, now, cost);
     this.announce(ctx.who.projectId, attempt.hold, alerts);
@@ -152,6 +161,33 @@ export class CompletionLedger {
       replayed: false,
       createdAt: record.createdAt,
     };
+  }
+
+  /** Runs `fn` until it succeeds, retrying connection failures for up to SETTLE_RETRY_MS. */
+  private async durably<T>(requestId: string, fn: (retry: boolean) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + SETTLE_RETRY_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn(attempt > 0);
+      } catch (error) {
+        if (!isConnectionFailure(error) || Date.now() > deadline) throw error;
+        this.d.log.warn(
+          { err: error, requestId, attempt },
+          'settle failed on the database connection; retrying',
+        );
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** The usage record an earlier try of this settle committed, if any (its counters are the alert sweep's). */
+  private async recorded(ctx: CallContext) {
+    const [row]: { id: string; created_at: Date }[] = await this.d.db.query(
+      `SELECT id, created_at FROM usage_records
+        WHERE project_id = $1 AND request_id = $2 AND outcome <> 'UPSTREAM_ERROR' ORDER BY created_at DESC LIMIT 1`,
+      [ctx.who.projectId, ctx.requestId],
+    );
+    return row ? { usageId: row.id, createdAt: row.created_at, counters: [] } : null;
   }
 
   /** A call no budget applied to: only its usage record. */
@@ -200,6 +236,29 @@ export class CompletionLedger {
     for (const alert of alerts) this.d.bus.publish('alert', { projectId, alertId: alert.id });
     if (alerts.length > 0) this.d.webhooks.nudge();
   }
+}
+
+const SETTLE_RETRY_MS = 30_000;
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+
+/** A database error that says nothing about the statement, only that the server could not be reached. */
+function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code =
+    (error as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ??
+    (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
+  return /connection terminated|connection error|timeout exceeded when trying to connect|ECONNREFUSED|Connection refused/i.test(
+    error.message,
+  );
 }
 
 /** Usage as the upstream reported it when sane (total = prompt + completion, whole, not negative); else null. */
