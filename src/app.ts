@@ -18,6 +18,7 @@ import { ReservationService } from './modules/budgets/reservation.service';
 import { CompletionResolver } from './modules/completions/completion.resolver';
 import { CompletionLedger } from './modules/completions/completion.ledger';
 import { CompletionService } from './modules/completions/completion.service';
+import { stopTokenWorker } from './modules/completions/tokenizer';
 import { IdempotencyService } from './modules/completions/idempotency.service';
 import { BreakerRegistry } from './modules/limits/circuit-breaker';
 import { circuitAlerts } from './modules/limits/circuit-alerts';
@@ -221,6 +222,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         await step('webhook worker', () => services.worker.stop());
         await step('event bus', () => bus.close());
         await step('rate store', () => rates.close());
+        await step('token worker', () => stopTokenWorker());
         await step('database', () => db.destroy());
         await step('embedded database', () => embedded?.stop());
       })();

@@ -151,7 +151,8 @@ function checkBudget(
     throw new BadInputError('limitUsd must be a decimal USD amount', 'limitUsd');
   }
   if (limit <= 0n) throw new BadInputError('limitUsd must be positive', 'limitUsd');
-  if (limit > MAX_LIMIT) throw new BadInputError(`limitUsd must be at most ${formatUsd(MAX_LIMIT)}`, 'limitUsd');
+  if (limit > MAX_LIMIT)
+    throw new BadInputError(`limitUsd must be at most ${formatUsd(MAX_LIMIT)}`, 'limitUsd');
   const timeZone = input.timeZone?.trim() || 'UTC';
   if (!isValidTimeZone(timeZone)) throw new BadInputError(`Unknown time zone "${timeZone}"`, 'timeZone');
   const thresholds = [...new Set(input.thresholds ?? DEFAULT_THRESHOLDS)].sort((a, b) => a - b);

@@ -16,7 +16,7 @@ import type { CompletionRequest, CompletionResult } from './completion.types';
 import { validateRequest, type ValidRequest } from './completion.validation';
 import type { IdempotencyService } from './idempotency.service';
 import { checkUsage, type Attempt, type CallContext, type CompletionLedger } from './completion.ledger';
-import { countChatTokens, countTextTokens } from './tokenizer';
+import { countChatTokensAsync, countTextTokens } from './tokenizer';
 
 export interface CompletionDeps {
   db: DataSource;
@@ -112,7 +112,7 @@ export class CompletionService {
   async estimate(who: KeyPrincipal, request: CompletionRequest) {
     const req = validateRequest(request, this.d.config);
     const catalog = await this.d.catalog.catalog(who.projectId);
-    const promptTokens = countChatTokens(req.messages);
+    const promptTokens = await countChatTokensAsync(req.messages);
     const tier = classify(req, this.d.config.routingRules);
     const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens, false);
     const model = plan.chain[0];
@@ -153,7 +153,7 @@ export class CompletionService {
     const started = performance.now();
     const catalog = await this.d.catalog.catalog(who.projectId);
     const tier = classify(req, this.d.config.routingRules);
-    const promptTokens = countChatTokens(req.messages);
+    const promptTokens = await countChatTokensAsync(req.messages);
     const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens);
     // Gateway key and project limits, before any reservation: a refused call holds nothing.
     const admission = await this.d.limiter.admit(who, promptTokens + req.maxTokens);
