@@ -1,8 +1,13 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { formatUsd, maxPico, parseUsd, ratio, type Pico } from '../../shared/money';
-import type { BudgetPeriod, BudgetPolicy } from '../budgets/budget.entity';
+import { formatUsd, maxPico, ratio, type Pico } from '../../shared/money';
 import { windowAt } from '../budgets/period';
-import type { SettledCounter } from '../budgets/reservation.service';
+import {
+  applicableOf,
+  counterOf,
+  type BudgetRow,
+  type CounterRow,
+  type SettledCounter,
+} from '../budgets/reservation.service';
 import { project } from '../budgets/projection';
 import { Alert, type AlertSeverity, type AlertSnapshot, type AlertType } from './alert.entity';
 import type { WebhookService } from './webhook.service';
@@ -85,23 +90,8 @@ export class AlertService {
    * committed but whose alert write never happened (the process died between) still fires, once.
    */
   async sweep(sinceMs: number, now = new Date()): Promise<Alert[]> {
-    const rows: {
-      project_id: string;
-      budget_id: string;
-      api_key_id: string | null;
-      period: BudgetPeriod;
-      policy: BudgetPolicy;
-      limit_usd: string;
-      thresholds: number[];
-      time_zone: string;
-      period_start: Date;
-      spent: string;
-      reserved: string;
-      prompt_tokens: string;
-      completion_tokens: string;
-      requests: number;
-    }[] = await this.db.query(
-      `SELECT b.project_id, b.id AS budget_id, b.api_key_id, b.period, b.policy, b.limit_usd::text AS limit_usd,
+    const rows: (BudgetRow & CounterRow & { project_id: string; period_start: Date })[] = await this.db.query(
+      `SELECT b.project_id, b.id, b.api_key_id, b.period, b.policy, b.limit_usd::text AS limit_usd,
               b.thresholds, b.time_zone, c.period_start, c.spent::text AS spent, c.reserved::text AS reserved,
               c.prompt_tokens, c.completion_tokens, c.requests
          FROM budget_counters c JOIN budgets b ON b.id = c.budget_id
@@ -111,23 +101,8 @@ export class AlertService {
     const created: Alert[] = [];
     for (const row of rows) {
       const periodStart = new Date(row.period_start);
-      const counter: SettledCounter = {
-        budget: {
-          id: row.budget_id,
-          apiKeyId: row.api_key_id,
-          period: row.period,
-          policy: row.policy,
-          limit: parseUsd(row.limit_usd),
-          thresholds: row.thresholds,
-          periodStart,
-          periodEnd: windowAt(periodStart, row.period, row.time_zone).end,
-        },
-        spent: parseUsd(row.spent),
-        reserved: parseUsd(row.reserved),
-        promptTokens: Number(row.prompt_tokens),
-        completionTokens: Number(row.completion_tokens),
-        requests: row.requests,
-      };
+      const window = { start: periodStart, end: windowAt(periodStart, row.period, row.time_zone).end };
+      const counter = counterOf(applicableOf(row, window), row);
       created.push(...(await this.fire(row.project_id, [counter], now)));
     }
     return created;

@@ -5,6 +5,7 @@ import { ApiKey } from '../projects/api-key.entity';
 import { Budget, DEFAULT_THRESHOLDS, type BudgetPeriod, type BudgetPolicy } from './budget.entity';
 import { isValidTimeZone, windowAt, type Window } from './period';
 import { project, type Projection } from './projection';
+import type { CounterRow } from './reservation.service';
 
 /** Far above any real budget, and well inside the NUMERIC(30,12) column. */
 const MAX_LIMIT = parseUsd('1000000000000');
@@ -105,14 +106,7 @@ export class BudgetService {
     if (budgetId && budgets.length === 0) throw new NotFoundError('Budget');
     if (budgets.length === 0) return [];
     const windows = budgets.map((b) => windowAt(now, b.period, b.timeZone));
-    const rows: {
-      budget_id: string;
-      spent: string;
-      reserved: string;
-      prompt_tokens: string;
-      completion_tokens: string;
-      requests: number;
-    }[] = await this.db.query(
+    const rows: (CounterRow & { budget_id: string })[] = await this.db.query(
       `SELECT c.budget_id, c.spent, c.reserved, c.prompt_tokens, c.completion_tokens, c.requests
          FROM budget_counters c JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(budget_id, period_start)
            ON c.budget_id = w.budget_id AND c.period_start = w.period_start`,

@@ -52,11 +52,8 @@ interface ReserveRow {
   reserved: string | null;
 }
 
-interface SettleRow {
-  already: boolean;
-  usage_id: string | null;
-  usage_created_at: Date | null;
-  budget_id: string;
+/** A budget_counters row as SQL returns it (NUMERIC and BIGINT as text). */
+export interface CounterRow {
   spent: string;
   reserved: string;
   prompt_tokens: string;
@@ -64,12 +61,45 @@ interface SettleRow {
   requests: number;
 }
 
+interface SettleRow extends CounterRow {
+  already: boolean;
+  usage_id: string | null;
+  usage_created_at: Date | null;
+  budget_id: string;
+}
+
+/** A counter row of `budget`, in the form the alert rules read. */
+export function counterOf(budget: ApplicableBudget, row: CounterRow): SettledCounter {
+  return {
+    budget,
+    spent: parseUsd(row.spent),
+    reserved: parseUsd(row.reserved),
+    promptTokens: Number(row.prompt_tokens),
+    completionTokens: Number(row.completion_tokens),
+    requests: row.requests,
+  };
+}
+
+/** A budgets row (limit as text) with the window a call falls in. */
+export function applicableOf(row: BudgetRow, window: Window): ApplicableBudget {
+  return {
+    id: row.id,
+    apiKeyId: row.api_key_id,
+    period: row.period,
+    policy: row.policy,
+    limit: parseUsd(row.limit_usd),
+    thresholds: row.thresholds,
+    periodStart: window.start,
+    periodEnd: window.end,
+  };
+}
+
 /** What the caller believes applies, in the reserve function's terms ("id:limit:period:zone", id order). */
 function signature(rows: BudgetRow[]): string {
   return rows.map((r) => `${r.id}:${r.limit_usd}:${r.period}:${r.time_zone}`).join(',');
 }
 
-interface BudgetRow {
+export interface BudgetRow {
   id: string;
   api_key_id: string | null;
   period: BudgetPeriod;
@@ -211,17 +241,7 @@ export class ReservationService {
     // A budget deleted while the call was in flight took its counters with it: no row, no alert.
     const counters = rows.flatMap((row) => {
       const budget = hold.budgets.find((b) => b.id === row.budget_id);
-      if (!budget) return [];
-      return [
-        {
-          budget,
-          spent: parseUsd(row.spent),
-          reserved: parseUsd(row.reserved),
-          promptTokens: Number(row.prompt_tokens),
-          completionTokens: Number(row.completion_tokens),
-          requests: row.requests,
-        },
-      ];
+      return budget ? [counterOf(budget, row)] : [];
     });
     return { usageId: rows[0].usage_id, createdAt: rows[0].usage_created_at, counters };
   }
@@ -249,16 +269,7 @@ export class ReservationService {
       window = windowAt(now, row.period, row.time_zone);
       this.windows.set(key, window);
     }
-    return {
-      id: row.id,
-      apiKeyId: row.api_key_id,
-      period: row.period,
-      policy: row.policy,
-      limit: parseUsd(row.limit_usd),
-      thresholds: row.thresholds,
-      periodStart: window.start,
-      periodEnd: window.end,
-    };
+    return applicableOf(row, window);
   }
 
   /** Gives a hold back untouched (the call failed before costing anything). Idempotent. */

@@ -193,14 +193,9 @@ export class CompletionService {
         { model: plan.chain[0].name },
       );
     }
-    let attempt = await this.reserveFor(
-      who,
-      requestId,
-      plan.chain[index],
-      catalog,
-      promptEstimate,
-      req.maxTokens,
-    );
+    const reserve = (model: Model) =>
+      this.reserveFor(who, requestId, model, catalog, promptEstimate, req.maxTokens);
+    let attempt = await reserve(plan.chain[index]);
     for (;;) {
       const provider = catalog.providers.get(attempt.model.providerId);
       let call: CallResult;
@@ -229,14 +224,7 @@ export class CompletionService {
         if (next < 0) throw error instanceof UpstreamCallFailed ? error.error : error;
         ctx.fallbacks.push(attempt.model.name);
         index = next;
-        attempt = await this.reserveFor(
-          who,
-          requestId,
-          plan.chain[index],
-          catalog,
-          promptEstimate,
-          req.maxTokens,
-        );
+        attempt = await reserve(plan.chain[index]);
         continue;
       }
       // A stream cut at maxTokens may still have been read to its end: charge what was passed on.
