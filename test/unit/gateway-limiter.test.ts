@@ -5,7 +5,8 @@ import { RedisRateStore } from '../../src/modules/limits/redis-rate.store';
 import { createLogger } from '../../src/shared/logger';
 import type { DomainError } from '../../src/shared/errors';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// The Redis store runs when REDIS_URL says where Redis is (CI sets it); a fresh machine has none.
+const REDIS_URL = process.env.REDIS_URL;
 const log = createLogger('silent');
 
 async function refusal(promise: Promise<unknown>): Promise<DomainError> {
@@ -18,10 +19,14 @@ async function refusal(promise: Promise<unknown>): Promise<DomainError> {
 }
 
 /** The same behaviour from both stores: in memory, and in Redis (shared by instances). */
-describe.each([
-  ['memory', () => Promise.resolve<RateStore>(new MemoryRateStore())],
-  ['redis', () => RedisRateStore.connect(REDIS_URL, `tollgate:test:${crypto.randomUUID()}:`)],
-])('GatewayLimiter on the %s store', (_name, makeStore) => {
+const stores: [string, () => Promise<RateStore>][] = [
+  ['memory', () => Promise.resolve(new MemoryRateStore())],
+];
+if (REDIS_URL) {
+  stores.push(['redis', () => RedisRateStore.connect(REDIS_URL, `tollgate:test:${crypto.randomUUID()}:`)]);
+}
+
+describe.each(stores)('GatewayLimiter on the %s store', (_name, makeStore) => {
   let store: RateStore;
   const caller = (over: Partial<LimitedCaller> = {}): LimitedCaller => ({
     keyId: crypto.randomUUID(),
