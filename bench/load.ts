@@ -44,7 +44,15 @@ export interface LoadResult {
   unsent?: number;
 }
 
-class Tally {
+/** What an open-loop run has counted so far, readable while it runs (soak mode samples it). */
+export interface LiveCounts {
+  readonly responses: number;
+  readonly ok: number;
+  /** Milliseconds, in the order the answers came. */
+  readonly latencies: readonly number[];
+}
+
+class Tally implements LiveCounts {
   responses = 0;
   ok = 0;
   non2xx = 0;
@@ -147,9 +155,10 @@ export async function runPaced(
   target: Target,
   rate: number,
   durationS: number,
-  onDeadline?: () => void,
+  hooks: { onDeadline?: () => void; onStart?: (live: LiveCounts) => void } = {},
 ): Promise<LoadResult> {
   const tally = new Tally(target.failed);
+  hooks.onStart?.(tally);
   const pool = new Pool(target.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
   const headers = { 'content-type': 'application/json', ...target.headers };
   let waiting = 0;
@@ -188,7 +197,7 @@ export async function runPaced(
     maxSendLagMs = Math.max(maxSendLagMs, now - due);
     pending.push(one());
   }
-  onDeadline?.();
+  hooks.onDeadline?.();
   await Promise.all(pending);
   await pool.close();
   return tally.result(started, { maxSendLagMs, unsent });

@@ -8,13 +8,15 @@ import { DEFAULT_APP_DIR } from './tollgate';
  *   --duration N            N seconds per scenario
  *   --upstream-latency MS   the fake upstream answers after MS ms (default 0)
  *   --connections N         the concurrent scenario's connections (default 50)
- *   --rate N                the fixed-rate scenarios' requests per second (default 500)
+ *   --rate N                the fixed-rate scenarios' requests per second (default 500; soak: 200)
+ *   --soak MINUTES          soak mode instead of the scenarios: paced GraphQL completions at --rate
+ *                           for MINUTES, Tollgate's RSS sampled every 10 s, then the ledger check
  *   --skip-build            run the existing dist/ as is
  *   --app DIR               benchmark the Tollgate checkout in DIR (default: this one)
  *   --db-set NAME=VALUE     a setting of the bench database, e.g. synchronous_commit=off (repeatable)
  *   --no-budgets            diagnostics: a project without budgets (no reservations)
  *   --cpu-prof              write a V8 CPU profile of Tollgate to .bench/profile/
- *   --out FILE              the JSON report (default .bench/last.json)
+ *   --out FILE              the JSON report (default .bench/last.json; soak: .bench/soak.json)
  */
 
 export interface Options {
@@ -23,6 +25,10 @@ export interface Options {
   upstreamLatencyMs: number;
   connections: number;
   rate: number;
+  /** Soak mode: minutes of paced GraphQL completions at `rate` (undefined: the scenarios). */
+  soakMinutes: number | undefined;
+  /** Soak mode: seconds between memory samples. */
+  soakSampleS: number;
   build: boolean;
   appDir: string;
   dbSettings: string[];
@@ -40,13 +46,14 @@ export function parseOptions(): Options {
       duration: { type: 'string' },
       'upstream-latency': { type: 'string', default: '0' },
       connections: { type: 'string', default: '50' },
-      rate: { type: 'string', default: '500' },
+      rate: { type: 'string' },
+      soak: { type: 'string' },
       'skip-build': { type: 'boolean', default: false },
       app: { type: 'string' },
       'db-set': { type: 'string', multiple: true, default: [] },
       'cpu-prof': { type: 'boolean', default: false },
       'no-budgets': { type: 'boolean', default: false },
-      out: { type: 'string', default: '.bench/last.json' },
+      out: { type: 'string' },
     },
   });
   const num = (name: string, raw: string | undefined, fallback: number, min: number) => {
@@ -55,17 +62,20 @@ export function parseOptions(): Options {
     return value;
   };
   const durationS = num('duration', values.duration, values.quick ? 3 : 10, 1);
+  const soakMinutes = values.soak === undefined ? undefined : num('soak', values.soak, 0, 0.5);
   return {
     durationS,
     warmupS: values.quick ? 1 : 2,
     upstreamLatencyMs: num('upstream-latency', values['upstream-latency'], 0, 0),
     connections: num('connections', values.connections, 50, 1),
-    rate: num('rate', values.rate, 500, 1),
+    rate: num('rate', values.rate, soakMinutes === undefined ? 500 : 200, 1),
+    soakMinutes,
+    soakSampleS: 10,
     build: !values['skip-build'],
     appDir: path.resolve(values.app ?? DEFAULT_APP_DIR),
     dbSettings: values['db-set'] ?? [],
     budgets: !values['no-budgets'],
     cpuProf: values['cpu-prof'] ? path.resolve('.bench/profile') : undefined,
-    out: path.resolve(values.out ?? '.bench/last.json'),
+    out: path.resolve(values.out ?? (soakMinutes === undefined ? '.bench/last.json' : '.bench/soak.json')),
   };
 }

@@ -26,12 +26,30 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 export function rssMb(pid: number): number | undefined {
+  return memoryMb(pid)?.rss;
+}
+
+export interface Memory {
+  /** VmRSS: resident set, MB. */
+  rss: number;
+  /** RssAnon: the anonymous part of it (V8 heap, buffers, malloc), MB; without the mapped files. */
+  anon: number | undefined;
+}
+
+/** Resident memory of a process from /proc/PID/status, or undefined when it is gone. */
+export function memoryMb(pid: number): Memory | undefined {
+  let status: string;
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : undefined;
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   } catch {
     return undefined;
   }
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+    return match ? Number(match[1]) / 1024 : undefined;
+  };
+  const rss = field('VmRSS');
+  return rss === undefined ? undefined : { rss, anon: field('RssAnon') };
 }
 
 export interface ProcUsage {
@@ -42,7 +60,7 @@ export interface ProcUsage {
 
 /**
  * Watches a set of processes over a window: CPU from the utime+stime delta, RSS as the maximum
- * of samples taken every 200 ms (summed over the processes).
+ * of samples taken every 200 ms (summed over the processes watched from the start).
  */
 export class ProcWatch {
   private readonly startCpu = new Map<number, number>();
@@ -61,12 +79,16 @@ export class ProcWatch {
     this.rssMax = Math.max(this.rssMax, total);
   }
 
-  stop(): ProcUsage {
+  /**
+   * `latePids`: processes that may have started during the window (new database backends);
+   * those not watched from the start count with all their CPU.
+   */
+  stop(latePids: number[] = []): ProcUsage {
     clearInterval(this.timer);
     this.sampleRss();
     const seconds = (performance.now() - this.startedAt) / 1000;
     let cpu = 0;
-    for (const pid of this.pids) {
+    for (const pid of new Set([...this.pids, ...latePids])) {
       const now = cpuSeconds(pid);
       if (now !== undefined) cpu += now - (this.startCpu.get(pid) ?? 0);
     }

@@ -2,12 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DbStats, LedgerCheck } from './ledger';
 import type { LatencyStats } from './load';
+import type { TargetName } from './scenarios';
+import type { SoakReport } from './soak';
 import type { Shutdown } from './tollgate';
 
 /** One measured scenario, as printed and as written to .bench/last.json. */
 export interface ScenarioRow {
   name: string;
-  target: 'direct' | 'tollgate';
+  target: TargetName;
   /** The direct scenario this row's added latency is measured against. */
   baseline: string | undefined;
   reqPerS: number;
@@ -16,7 +18,8 @@ export interface ScenarioRow {
   responses: number;
   ok: number;
   non2xx: number;
-  graphqlErrors: number;
+  /** 2xx answers whose body reports a failure (GraphQL "errors"; REST without "choices"). */
+  bodyErrors: number;
   netErrors: number;
   firstError: string | undefined;
   /** usage_records written during the scenario (Tollgate rows only). */
@@ -42,6 +45,8 @@ export interface Report {
   options: Record<string, unknown>;
   database: 'postgres' | 'embedded';
   scenarios: ScenarioRow[];
+  /** Soak mode only: the memory curve and its verdict. */
+  soak: SoakReport | undefined;
   /** pg_stat_database deltas per successful completion, over the Tollgate scenarios (Postgres only). */
   dbPerCompletion: (DbStats & { completions: number }) | undefined;
   ledger: LedgerCheck & { clientSuccesses: number; upstreamCalls: number };
@@ -64,7 +69,7 @@ export function formatTable(rows: ScenarioRow[]): string {
     'add p50',
     'add p99',
     'non2xx',
-    'gql err',
+    'body err',
     'net err',
     'unsent',
     'rows',
@@ -83,7 +88,7 @@ export function formatTable(rows: ScenarioRow[]): string {
     signed(r.addedMs?.p50),
     signed(r.addedMs?.p99),
     String(r.non2xx),
-    r.target === 'tollgate' ? String(r.graphqlErrors) : '-',
+    r.target !== 'direct' ? String(r.bodyErrors) : '-',
     String(r.netErrors),
     r.unsent === undefined ? '-' : String(r.unsent),
     r.rows === undefined ? '-' : String(r.rows),

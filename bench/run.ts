@@ -12,16 +12,19 @@ import {
   type Report,
   type ScenarioRow,
 } from './report';
-import { runScenario, scenarios, targets, type Env } from './scenarios';
+import { runScenario, scenarios, targets, throughTollgate, type Env } from './scenarios';
+import { formatSoak, runSoak, type SoakReport } from './soak';
 import { graphqlClient, setUpProject } from './setup';
 import { build, createDatabase, gitDescribe, startTollgate, type BenchDatabase } from './tollgate';
 
 /**
  * `npm run bench [-- --quick | --duration N]`: builds Tollgate, starts it and a fake upstream as
  * child processes, sets up a project through GraphQL, measures the upstream direct and chat
- * completions through Tollgate (closed loop at c=1 and c=N, open loop at a fixed rate, and
- * autocannon's per-second rate), then checks the ledger against the budget counters: PASS or
- * FAIL (exit 1). Prints a table and writes it as JSON to .bench/last.json. Options: options.ts.
+ * completions through Tollgate's two doors, GraphQL and REST (closed loop at c=1 and c=N, open
+ * loop at a fixed rate, and autocannon's per-second rate), then checks the ledger against the
+ * budget counters: PASS or FAIL (exit 1). Prints a table and writes it as JSON to
+ * .bench/last.json. `--soak MINUTES` runs paced GraphQL completions for that long instead and
+ * reports Tollgate's memory curve (soak.ts). Options: options.ts.
  */
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +49,7 @@ async function main(): Promise<number> {
       log(`building ${o.appDir} (npm run -s build)`);
       build(o.appDir);
     }
+    const git = gitDescribe(o.appDir); // what was built (others may commit while the bench runs)
     const upstream = await startFakeUpstream(o.upstreamLatencyMs);
     cleanups.push(() => upstream.stop());
     const db: BenchDatabase = await createDatabase(process.env.DATABASE_URL, o.dbSettings);
@@ -72,21 +76,33 @@ async function main(): Promise<number> {
     cleanups.push(() => ledger.close());
     const env: Env = { upstream, tollgate, ledger, targets: targets(upstream, tollgate, project.clientKey) };
 
-    log(`warming up (${o.warmupS} s each, c=10)`);
+    log(`warming up (${o.warmupS} s each: direct, graphql, rest; c=10)`);
     await runClosedLoop(env.targets.direct, { connections: 10, durationS: o.warmupS });
-    const warm = await runClosedLoop(env.targets.tollgate, { connections: 10, durationS: o.warmupS });
-    let clientSuccesses = warm.ok;
-    if (warm.ok === 0) throw new Error(`warm-up completions all failed: ${warm.firstError}`);
+    let clientSuccesses = 0;
+    for (const door of ['graphql', 'rest'] as const) {
+      const warm = await runClosedLoop(env.targets[door], { connections: 10, durationS: o.warmupS });
+      clientSuccesses += warm.ok;
+      if (warm.ok === 0) throw new Error(`${door} warm-up completions all failed: ${warm.firstError}`);
+    }
 
     const settle = () => (ledger.kind === 'postgres' ? pause(1500) : undefined); // pg_stat_database lags ~1 s
     await settle();
     const statsBefore = await ledger.dbStats();
     let scenarioSuccesses = 0;
     const rows: ScenarioRow[] = [];
-    for (const s of scenarios(o)) {
+    let soak: SoakReport | undefined;
+    if (o.soakMinutes !== undefined) {
+      log(`soak: GraphQL completions paced at ${o.rate}/s for ${o.soakMinutes} min`);
+      const result = await runSoak(env, o, log);
+      clientSuccesses += result.load.ok;
+      scenarioSuccesses += result.load.ok;
+      soak = result.soak;
+      if (soak.firstError) log(`  first error: ${soak.firstError}`);
+    }
+    for (const s of o.soakMinutes === undefined ? scenarios(o) : []) {
       log(`${s.name} for ${o.durationS} s`);
       const { load, row } = await runScenario(env, s, o);
-      if (s.target === 'tollgate') {
+      if (throughTollgate(s.target)) {
         clientSuccesses += load.ok;
         scenarioSuccesses += load.ok;
       }
@@ -121,13 +137,14 @@ async function main(): Promise<number> {
         node: process.version,
         platform: `${os.platform()} ${os.release()}`,
       },
-      app: { dir: o.appDir, git: gitDescribe(o.appDir) },
+      app: { dir: o.appDir, git },
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(
         ' ',
       ),
       options: { ...o, out: path.relative(process.cwd(), o.out) },
       database: ledger.kind,
       scenarios: rows,
+      soak,
       dbPerCompletion: perCompletion(statsBefore, statsAfter, scenarioSuccesses),
       ledger: { ...check, clientSuccesses, upstreamCalls },
       shutdown,
@@ -141,11 +158,16 @@ async function main(): Promise<number> {
         '',
         `Tollgate benchmark, ${report.date}, ${report.machine.cpus} x ${report.machine.model}, Node ${report.machine.node}`,
         `app: ${o.appDir} (${report.app.git ?? 'not a git checkout'})`,
-        `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${o.durationS} s per scenario${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
+        `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${soak ? `soak ${o.soakMinutes} min at ${o.rate}/s` : `${o.durationS} s per scenario`}${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
         '',
-        formatTable(rows),
-        '',
-        'add p50 / add p99: Tollgate minus its baseline (c=1 and burst rows: direct c=1; paced: direct paced; c=N: direct c=N).',
+        ...(soak
+          ? formatSoak(soak)
+          : [
+              formatTable(rows),
+              '',
+              'graphql: the createChatCompletion mutation; rest: POST /v1/chat/completions; direct: the fake upstream alone.',
+              'add p50 / add p99: Tollgate minus its baseline (c=1 and burst rows: direct c=1; paced: direct paced; c=N: direct c=N).',
+            ]),
         ...(dbLine ? [dbLine] : []),
         ...formatBackends(rows),
         '',

@@ -1,50 +1,46 @@
-import { DIRECT_UPSTREAM_KEY, MODEL, type FakeUpstream } from './fake-upstream';
+import { DIRECT_UPSTREAM_KEY, type FakeUpstream } from './fake-upstream';
 import { sampleBackends, type LedgerView } from './ledger';
 import { latencyStats, runClosedLoop, runPaced, type LoadResult, type Target } from './load';
 import type { Options } from './options';
 import { ProcWatch, SelfWatch, type ProcUsage } from './proc';
 import type { ScenarioRow } from './report';
-import { COMPLETION_BODY } from './setup';
+import { COMPLETION_BODY, REST_COMPLETION_BODY } from './setup';
 import type { TollgateProcess } from './tollgate';
 
-/** The measured scenarios, in run order (each Tollgate run right after its direct baseline). */
+/**
+ * The measured scenarios, in run order: each direct baseline, then the same load through
+ * Tollgate's two front doors, the GraphQL `createChatCompletion` mutation and the
+ * OpenAI-compatible `POST /v1/chat/completions`.
+ */
 
 type Load = { kind: 'closed'; connections: number; overallRate?: number } | { kind: 'paced'; rate: number };
 
+/** `direct`: the fake upstream alone; `graphql` and `rest`: the two doors of Tollgate. */
+export type TargetName = 'direct' | 'graphql' | 'rest';
+
+export const throughTollgate = (target: TargetName): boolean => target !== 'direct';
+
 interface Scenario {
   name: string;
-  target: 'direct' | 'tollgate';
+  target: TargetName;
   load: Load;
   baseline?: string;
 }
 
 export function scenarios(o: Options): Scenario[] {
   const c = o.connections;
+  const group = (label: string, load: Load): Scenario[] => [
+    { name: `direct ${label}`, target: 'direct', load },
+    { name: `graphql ${label}`, target: 'graphql', load, baseline: `direct ${label}` },
+    { name: `rest ${label}`, target: 'rest', load, baseline: `direct ${label}` },
+  ];
   return [
-    { name: 'direct c=1', target: 'direct', load: { kind: 'closed', connections: 1 } },
+    ...group('c=1', { kind: 'closed', connections: 1 }),
+    ...group(`c=${c}`, { kind: 'closed', connections: c }),
+    ...group(`${o.rate}/s paced`, { kind: 'paced', rate: o.rate }),
     {
-      name: 'tollgate c=1',
-      target: 'tollgate',
-      load: { kind: 'closed', connections: 1 },
-      baseline: 'direct c=1',
-    },
-    { name: `direct c=${c}`, target: 'direct', load: { kind: 'closed', connections: c } },
-    {
-      name: `tollgate c=${c}`,
-      target: 'tollgate',
-      load: { kind: 'closed', connections: c },
-      baseline: `direct c=${c}`,
-    },
-    { name: `direct ${o.rate}/s paced`, target: 'direct', load: { kind: 'paced', rate: o.rate } },
-    {
-      name: `tollgate ${o.rate}/s paced`,
-      target: 'tollgate',
-      load: { kind: 'paced', rate: o.rate },
-      baseline: `direct ${o.rate}/s paced`,
-    },
-    {
-      name: `tollgate ${o.rate}/s burst`,
-      target: 'tollgate',
+      name: `graphql ${o.rate}/s burst`,
+      target: 'graphql',
       load: { kind: 'closed', connections: c, overallRate: o.rate },
       baseline: 'direct c=1',
     },
@@ -55,7 +51,7 @@ export interface Env {
   upstream: FakeUpstream;
   tollgate: TollgateProcess;
   ledger: LedgerView;
-  targets: Record<Scenario['target'], Target>;
+  targets: Record<TargetName, Target>;
 }
 
 type Backends = Promise<Record<string, number> | undefined>;
@@ -66,7 +62,7 @@ export async function runScenario(
   s: Scenario,
   o: Options,
 ): Promise<{ load: LoadResult; row: ScenarioRow }> {
-  const isTollgate = s.target === 'tollgate';
+  const isTollgate = throughTollgate(s.target);
   const rowsBefore = isTollgate ? await env.ledger.usageCount() : 0;
   const dbPids = isTollgate ? await env.ledger.backendPids() : [];
   const watches = {
@@ -77,13 +73,17 @@ export async function runScenario(
     backends: isTollgate ? sampleBackends(env.ledger) : undefined,
   };
   let usage:
-    { tollgate: ProcUsage; upstream: ProcUsage; db: ProcUsage; self: number; backends: Backends } | undefined;
+    | { tollgate: ProcUsage; upstream: ProcUsage; db: Promise<ProcUsage>; self: number; backends: Backends }
+    | undefined;
   // Called at the end of the measured window (before the last answers come in), or after it.
   const finish = () =>
     (usage ??= {
       tollgate: watches.tollgate.stop(),
       upstream: watches.upstream.stop(),
-      db: watches.db.stop(),
+      // The pool may have opened backends during the window (c=1 needs 2 or 3, c=50 all of them).
+      db: isTollgate
+        ? env.ledger.backendPids().then((pids) => watches.db.stop(pids))
+        : Promise.resolve(watches.db.stop()),
       self: watches.self.stop(),
       backends: watches.backends?.stop() ?? Promise.resolve(undefined),
     });
@@ -91,7 +91,7 @@ export async function runScenario(
   const target = env.targets[s.target];
   const load =
     s.load.kind === 'paced'
-      ? await runPaced(target, s.load.rate, o.durationS, onDeadline)
+      ? await runPaced(target, s.load.rate, o.durationS, { onDeadline })
       : await runClosedLoop(target, {
           connections: s.load.connections,
           durationS: o.durationS,
@@ -110,12 +110,12 @@ export async function runScenario(
     responses: load.responses,
     ok: load.ok,
     non2xx: load.non2xx,
-    graphqlErrors: load.bodyErrors,
+    bodyErrors: load.bodyErrors,
     netErrors: load.netErrors,
     firstError: load.firstError,
     rows,
     tollgate: isTollgate ? used.tollgate : undefined,
-    dbCpuPct: isTollgate && env.ledger.kind === 'postgres' ? used.db.cpuPct : undefined,
+    dbCpuPct: isTollgate && env.ledger.kind === 'postgres' ? (await used.db).cpuPct : undefined,
     upstreamCpuPct: used.upstream.cpuPct,
     generatorCpuPct: used.self,
     maxSendLagMs: load.maxSendLagMs,
@@ -135,18 +135,22 @@ export function targets(
       origin: upstream.origin,
       path: '/v1/chat/completions',
       headers: { authorization: `Bearer ${DIRECT_UPSTREAM_KEY}` },
-      body: JSON.stringify({
-        model: MODEL,
-        max_tokens: 64,
-        messages: [{ role: 'user', content: 'Say hello in one short sentence.' }],
-      }),
+      body: REST_COMPLETION_BODY,
     },
-    tollgate: {
+    graphql: {
       origin: tollgate.origin,
       path: '/graphql',
       headers: { authorization: `Bearer ${clientKey}` },
       body: COMPLETION_BODY,
       failed: (body) => body.includes('"errors"'),
+    },
+    rest: {
+      origin: tollgate.origin,
+      path: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${clientKey}` },
+      body: REST_COMPLETION_BODY,
+      // OpenAI-style errors come with a non-2xx status; a 2xx without choices is a failure too.
+      failed: (body) => !body.includes('"choices"'),
     },
   };
 }

@@ -43,6 +43,13 @@ export const COMPLETION_BODY = JSON.stringify({
   },
 });
 
+/** The same call as OpenAI's wire format, for `POST /v1/chat/completions` (Tollgate's and the fake's). */
+export const REST_COMPLETION_BODY = JSON.stringify({
+  model: MODEL,
+  max_tokens: 64,
+  messages: [{ role: 'user', content: 'Say hello in one short sentence.' }],
+});
+
 export const BUDGET_LIMIT_USD = '1000000';
 
 /** `budgets: false` (diagnostics only) leaves the project without budgets: no reservations at all. */
