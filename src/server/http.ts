@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
@@ -102,6 +103,8 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     validationRules: [queryLimits()],
     parseOptions: { maxTokens: MAX_PARSE_TOKENS },
     plugins: [
+      // No HTTP caching of a gateway's answers, so none of Apollo's per-field cache-hint bookkeeping.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {
         async serverWillStart() {
