@@ -81,10 +81,8 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
   afterAll(() => t.close());
 
   beforeEach(() => {
-    upstream.calls.length = 0;
-    upstream.maxActive = 0;
+    upstream.reset();
     callTimes.length = 0;
-    upstream.handler = (call, res) => sendJson(res, 200, completionBody(call.body.model, 10, 5));
   });
 
   /** Wraps a handler to note when each upstream call arrived. */

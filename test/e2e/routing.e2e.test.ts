@@ -23,9 +23,7 @@ describe('routing (real server, fake upstream)', () => {
   afterAll(() => t.close());
 
   beforeEach(() => {
-    upstream.calls.length = 0;
-    upstream.maxActive = 0;
-    upstream.handler = (call, res) => sendJson(res, 200, completionBody(call.body.model, 10, 5));
+    upstream.reset();
   });
 
   /** A fresh project (so fresh circuits) on the fake upstream with the four reference models. */

@@ -64,6 +64,13 @@ export class FakeUpstream {
   handler: UpstreamHandler = (call, res) => sendJson(res, 200, completionBody(call.body.model, 10, 5));
   private server: http.Server | undefined;
 
+  /** Forgets the calls seen and answers every call with a plain 10 + 5 token completion again. */
+  reset(): void {
+    this.calls.length = 0;
+    this.maxActive = 0;
+    this.handler = (call, res) => sendJson(res, 200, completionBody(call.body.model, 10, 5));
+  }
+
   get baseUrl(): string {
     const port = (this.server?.address() as AddressInfo).port;
     return `http://127.0.0.1:${port}/v1`;
