@@ -125,16 +125,6 @@ export class ReservationService {
     private readonly ttlMs: number,
   ) {}
 
-  /** The budgets that apply to a call by `apiKeyId` of `projectId` at `now`. */
-  async applicable(
-    projectId: string,
-    apiKeyId: string | null,
-    now: Date,
-    fresh = false,
-  ): Promise<ApplicableBudget[]> {
-    return (await this.budgetRows(projectId, apiKeyId, fresh)).map((row) => this.toApplicable(row, now));
-  }
-
   /**
    * Holds `amount` on every applicable budget, or on none, in one database round trip: throws
    * BudgetExceededError naming a refusing budget (a REJECT one when any refuses, so a DOWNGRADE
@@ -194,14 +184,8 @@ export class ReservationService {
    * the sweeper released meanwhile is still charged (the call did happen), with nothing to unhold.
    */
   async settle(em: EntityManager, hold: Hold, charge: Charge): Promise<SettledCounter[]> {
-    return (await this.settleOnce(em, hold, charge)) ?? [];
-  }
-
-  /** Like settle, but null when the hold was already settled (so the caller can roll back its own writes). */
-  async settleOnce(em: EntityManager, hold: Hold, charge: Charge): Promise<SettledCounter[] | null> {
     if (hold.id === null) return [];
-    const result = await this.callSettle(em, hold, charge, null);
-    return result && result.counters;
+    return (await this.callSettle(em, hold, charge, null))?.counters ?? [];
   }
 
   /**

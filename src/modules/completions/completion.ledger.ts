@@ -65,12 +65,7 @@ export class CompletionLedger {
     outcome: UsageOutcome = 'SUCCESS',
   ): Promise<CompletionResult> {
     const { reply } = call;
-    const completionCount = () => countTextTokens(reply.content);
-    const usage = checkUsage(reply.usage) ?? {
-      promptTokens: ctx.promptEstimate,
-      completionTokens: completionCount(),
-      totalTokens: ctx.promptEstimate + completionCount(),
-    };
+    const usage = checkUsage(reply.usage) ?? counted(ctx.promptEstimate, countTextTokens(reply.content));
     const served = servedModel(ctx.catalog, attempt.model, reply.model);
     let cost: Pico = served
       ? costOf(usage.promptTokens, usage.completionTokens, {
@@ -259,6 +254,11 @@ function isConnectionFailure(error: unknown): boolean {
   return /connection terminated|connection error|timeout exceeded when trying to connect|ECONNREFUSED|Connection refused/i.test(
     error.message,
   );
+}
+
+/** Usage the gateway counted itself (the upstream sent none, or none that adds up). */
+function counted(promptTokens: number, completionTokens: number): UpstreamUsage {
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
 }
 
 /** Usage as the upstream reported it when sane (total = prompt + completion, whole, not negative); else null. */

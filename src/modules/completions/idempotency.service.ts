@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { DomainError } from '../../shared/errors';
+import { RateLimitedError } from '../../shared/errors';
 import { formatUsd, parseUsd } from '../../shared/money';
 import type { CompletionResult } from './completion.types';
 
@@ -59,9 +59,7 @@ export class IdempotencyService {
       );
       if (row?.status === 'DONE' && row.response) return revive(row.response);
       if (Date.now() > deadline) {
-        throw new DomainError('RATE_LIMITED', 'A call with this requestId is still in progress', {
-          retryAfterMs: 1000,
-        });
+        throw new RateLimitedError('A call with this requestId is still in progress', 1000);
       }
       await new Promise((r) => setTimeout(r, WAIT_STEP_MS));
     }

@@ -64,10 +64,6 @@ export class CatalogService {
     return [...(await this.catalog(projectId)).providers.values()];
   }
 
-  async listModels(projectId: string): Promise<Model[]> {
-    return [...(await this.catalog(projectId)).models.values()];
-  }
-
   async createProvider(projectId: string, input: ProviderInput): Promise<Provider> {
     const repo = this.db.getRepository(Provider);
     const name = checkName(input.name, 'name', 100);
