@@ -1,4 +1,5 @@
 import type { Hold } from '../../src/modules/budgets/reservation.service';
+import { usageJson } from '../../src/modules/usage/usage.service';
 import { formatUsd, parseUsd, type Pico } from '../../src/shared/money';
 import { addBillingCatalog, clearOfMidnight, ledger, worstCaseOf, worstCaseReply } from '../support/billing';
 import { FakeUpstream } from '../support/fake-upstream';
@@ -338,6 +339,117 @@ describe('budgets hold exactly under load, across instances, periods and policie
         }
       },
     );
+
+    /**
+     * Sends `first` while another connection holds the counter row of `budgetId`, so its batch waits in
+     * the database; whatever `queue` submits meanwhile waits behind it, and goes in the next batch.
+     * Returns what `queue`'s calls came to, and the items of each batch the ledger sent ("op" of each).
+     */
+    async function behindABlockedBatch(
+      budgetId: string,
+      first: () => Promise<unknown>,
+      queue: () => Promise<Promise<unknown>[]>,
+    ) {
+      const spy = jest.spyOn(t.app.db, 'query');
+      const batches = () =>
+        spy.mock.calls
+          .filter(([sql]) => String(sql).includes('tollgate_ledger_batch'))
+          .map(([, params]) =>
+            (JSON.parse(String((params as unknown[])[0])) as { op: string }[]).map((i) => i.op),
+          );
+      const blocker = t.app.db.createQueryRunner();
+      await blocker.connect();
+      try {
+        await blocker.startTransaction();
+        await blocker.query('SELECT 1 FROM budget_counters WHERE budget_id = $1 FOR UPDATE', [budgetId]);
+        const started = first();
+        await eventually(batches, (sent) => sent.length === 1);
+        const queued = await queue();
+        await new Promise((r) => setTimeout(r, 100)); // all of it is waiting in the batcher
+        expect(batches()).toHaveLength(1);
+        await blocker.commitTransaction();
+        await started;
+        const results = await Promise.all(queued);
+        return { results, batches: batches() };
+      } finally {
+        if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+        await blocker.release();
+        spy.mockRestore();
+      }
+    }
+
+    // Real Postgres only: the embedded database has one connection, which the blocker would take.
+    onPostgres(
+      'a batch runs its settles before its reserves, so what a settle frees is free to them',
+      async () => {
+        const { projectId, admin, client } = await tenant(t, upstream, 'batch-order');
+        const budget = await t.createBudget(admin, { period: 'MONTHLY', limitUsd: '1' });
+        const { reservations } = t.app.services;
+        const a = await reservations.reserve(projectId, client.id, 'a', parseUsd('0.6'));
+        const { results, batches } = await behindABlockedBatch(
+          budget,
+          () => reservations.reserve(projectId, client.id, 'c', parseUsd('0.05')),
+          async () => {
+            // B is sent before A's settle: in that order it would not fit (0.6 + 0.05 + 0.8 > 1)
+            const b = reservations.reserve(projectId, client.id, 'b', parseUsd('0.8')).then(
+              (hold) => hold.id,
+              (e: Error) => e.message,
+            );
+            await new Promise((r) => setTimeout(r, 50));
+            const settled = reservations.settleRecorded(
+              a,
+              { cost: parseUsd('0.1'), promptTokens: 100, completionTokens: 50, countRequest: true },
+              usageJson(usageRow(projectId, client.id, 'a', parseUsd('0.1'))),
+            );
+            return [b, settled];
+          },
+        );
+        const [b, settled] = results as [string, Awaited<ReturnType<typeof reservations.settleRecorded>>];
+        expect(b).toEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
+        expect(settled?.counters.map((x) => x.spent)).toEqual([parseUsd('0.1')]);
+        expect(batches).toEqual([['reserve'], ['reserve', 'settle']]);
+        expect(await ledger(t, projectId, budget)).toMatchObject({
+          spent: parseUsd('0.1'),
+          reserved: parseUsd('0.85'),
+          usageCost: parseUsd('0.1'),
+          usageRows: 1,
+          activeReservations: 2,
+        });
+      },
+    );
+
+    onPostgres('an item that fails in a batch fails alone: the others in its batch are written', async () => {
+      const { projectId, admin, client } = await tenant(t, upstream, 'batch-bad-item');
+      const budget = await t.createBudget(admin, { period: 'MONTHLY', limitUsd: '1' });
+      const { reservations } = t.app.services;
+      const reserve = (id: string) => reservations.reserve(projectId, client.id, id, parseUsd('0.1'));
+      const noBudget: Hold = { id: null, amount: 0n, budgets: [] };
+      const charge = { cost: 0n, promptTokens: 1, completionTokens: 1, countRequest: true };
+      const { results, batches } = await behindABlockedBatch(
+        budget,
+        () => reserve('first'),
+        async () => [
+          reserve('x'),
+          // a usage record without a project: the database refuses it (NOT NULL)
+          reservations.settleRecorded(noBudget, charge, { requestId: 'bad' }).then(
+            () => 'written',
+            (e: Error) => e.message,
+          ),
+          reserve('y'),
+        ],
+      );
+      const [x, bad, y] = results;
+      expect(bad).toMatch(/null value/);
+      expect([typeof x, typeof y]).toEqual(['object', 'object']);
+      // the batch of three failed, then each ran alone
+      expect(batches.map((ops) => ops.length)).toEqual([1, 3, 1, 1, 1]);
+      expect(await ledger(t, projectId, budget)).toMatchObject({
+        reserved: parseUsd('0.3'),
+        usageRows: 0,
+        activeReservations: 3,
+      });
+      expect(await t.count('usage_records', `request_id = 'bad'`)).toBe(0);
+    });
 
     it('settles a call whose budget was deleted while it was in flight, charging the budgets that remain', async () => {
       const { projectId, admin, client } = await tenant(t, upstream, 'deleted-mid-call');

@@ -1,4 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { Batcher } from '../../shared/batcher';
+import { isConnectionFailure } from '../../shared/db-errors';
 import { formatUsd, parseUsd, type Pico } from '../../shared/money';
 import type { BudgetPeriod, BudgetPolicy } from './budget.entity';
 import { BudgetExceededError } from './budget.errors';
@@ -44,6 +46,12 @@ export interface Charge {
 
 const BUDGET_CACHE_MS = 5_000;
 
+/** Most reserves and settles one batch carries. */
+const BATCH_ITEMS = 100;
+
+/** A reserve or a settle, as the batch function reads it. */
+type LedgerItem = { op: 'reserve' | 'settle' } & Record<string, unknown>;
+
 interface ReserveRow {
   reservation_id: string;
   stale: boolean;
@@ -68,6 +76,9 @@ interface SettleRow extends CounterRow {
   budget_id: string;
 }
 
+/** A row of the batch function: an item's reserve or settle row, tagged with the item's index. */
+type BatchRow = ReserveRow & SettleRow & { item: number };
+
 /** A counter row of `budget`, in the form the alert rules read. */
 export function counterOf(budget: ApplicableBudget, row: CounterRow): SettledCounter {
   return {
@@ -78,6 +89,21 @@ export function counterOf(budget: ApplicableBudget, row: CounterRow): SettledCou
     completionTokens: Number(row.completion_tokens),
     requests: row.requests,
   };
+}
+
+/** What a settle's rows say: null when the hold was settled before (nothing changed). */
+function settledFrom(
+  hold: Hold,
+  rows: SettleRow[],
+): { usageId: string | null; createdAt: Date | null; counters: SettledCounter[] } | null {
+  if (rows.length === 0) return { usageId: null, createdAt: null, counters: [] };
+  if (rows[0].already) return null;
+  // A budget deleted while the call was in flight took its counters with it: no row, no alert.
+  const counters = rows.flatMap((row) => {
+    const budget = hold.budgets.find((b) => b.id === row.budget_id);
+    return budget ? [counterOf(budget, row)] : [];
+  });
+  return { usageId: rows[0].usage_id, createdAt: rows[0].usage_created_at, counters };
 }
 
 /** A budgets row (limit as text) with the window a call falls in. */
@@ -120,6 +146,15 @@ export class ReservationService {
   /** Current windows per (period, zone): Intl is slow, and a window stays valid until its end. */
   private readonly windows = new Map<string, Window>();
 
+  /**
+   * Concurrent reserves and settles go to the database together (group commit): the items of a
+   * batch run one after the other in one transaction, exactly as they would alone.
+   */
+  private readonly batch = new Batcher<LedgerItem, BatchRow[]>((items) => this.runBatch(items), {
+    maxItems: BATCH_ITEMS,
+    retryAlone: (error) => !isConnectionFailure(error),
+  });
+
   constructor(
     private readonly db: DataSource,
     private readonly ttlMs: number,
@@ -140,20 +175,18 @@ export class ReservationService {
     for (let attempt = 0; attempt < 3; attempt++) {
       const rows = await this.budgetRows(projectId, apiKeyId, attempt > 0);
       const budgets = rows.map((row) => this.toApplicable(row, now));
-      const result: ReserveRow[] = await this.db.query(
-        `SELECT * FROM tollgate_reserve($1, $2, $3, $4::numeric, $5, $6, $7::uuid[], $8::timestamptz[], $9::numeric[])`,
-        [
-          projectId,
-          apiKeyId,
-          requestId,
-          formatUsd(amount),
-          this.ttlMs,
-          signature(rows),
-          budgets.map((b) => b.id),
-          budgets.map((b) => b.periodStart.toISOString()),
-          rows.map((r) => r.limit_usd),
-        ],
-      );
+      const result = await this.batch.submit({
+        op: 'reserve',
+        project: projectId,
+        key: apiKeyId,
+        request: requestId,
+        amount: formatUsd(amount),
+        ttlMs: this.ttlMs,
+        signature: signature(rows),
+        budgets: budgets.map((b) => b.id),
+        starts: budgets.map((b) => b.periodStart.toISOString()),
+        limits: rows.map((r) => r.limit_usd),
+      });
       if (result[0]?.stale) continue; // budgets changed since they were cached: reload and retry
       if (budgets.length === 0) return { id: null, amount, budgets };
       const refused = result.filter((r) => r.refused_budget !== null);
@@ -189,16 +222,26 @@ export class ReservationService {
   }
 
   /**
-   * The hot path's settle: the usage record, the reservation and the counters change in one
-   * statement (its own transaction), so the counter rows are locked only while it runs. Null
-   * when the hold was already settled (nothing was written).
+   * The hot path's settle: the usage record, the reservation and the counters change in one step
+   * (batched with concurrent settles, in its own transaction), so the counter rows are locked only
+   * while the batch runs. A hold with no budget (id null) writes only the usage record. Null when
+   * the hold was already settled (nothing was written).
    */
   async settleRecorded(
-    hold: Hold & { id: string },
+    hold: Hold,
     charge: Charge,
     usage: Record<string, unknown>,
   ): Promise<{ usageId: string; createdAt: Date; counters: SettledCounter[] } | null> {
-    const result = await this.callSettle(this.db.manager, hold, charge, usage);
+    const rows = await this.batch.submit({
+      op: 'settle',
+      reservation: hold.id,
+      cost: formatUsd(charge.cost),
+      prompt: charge.promptTokens,
+      completion: charge.completionTokens,
+      requests: charge.countRequest ? 1 : 0,
+      usage,
+    });
+    const result = settledFrom(hold, rows);
     if (!result) return null;
     return { usageId: result.usageId!, createdAt: result.createdAt!, counters: result.counters };
   }
@@ -220,14 +263,17 @@ export class ReservationService {
         usage === null ? null : JSON.stringify(usage),
       ],
     );
-    if (rows.length === 0 || rows[0].already)
-      return rows.length === 0 ? { usageId: null, createdAt: null, counters: [] } : null;
-    // A budget deleted while the call was in flight took its counters with it: no row, no alert.
-    const counters = rows.flatMap((row) => {
-      const budget = hold.budgets.find((b) => b.id === row.budget_id);
-      return budget ? [counterOf(budget, row)] : [];
-    });
-    return { usageId: rows[0].usage_id, createdAt: rows[0].usage_created_at, counters };
+    return settledFrom(hold, rows);
+  }
+
+  /** Runs `items` through the batch function; returns each item's rows, in item order. */
+  private async runBatch(items: LedgerItem[]): Promise<BatchRow[][]> {
+    const rows: BatchRow[] = await this.db.query(`SELECT * FROM tollgate_ledger_batch($1::jsonb)`, [
+      JSON.stringify(items),
+    ]);
+    const byItem = items.map((): BatchRow[] => []);
+    for (const row of rows) byItem[row.item].push(row);
+    return byItem;
   }
 
   private budgetRows(projectId: string, apiKeyId: string | null, fresh: boolean): Promise<BudgetRow[]> {

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { isConnectionFailure } from '../../shared/db-errors';
 import type { DomainError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { costOf, minPico, type Pico } from '../../shared/money';
@@ -115,19 +116,14 @@ export class CompletionLedger {
       completionTokens: usage.completionTokens,
       countRequest: true,
     };
-    // One statement: the usage record, the reservation and the counters (locked only while it runs).
+    // One step: the usage record, the reservation and the counters (batched with concurrent settles).
     const hold = attempt.hold;
     // The upstream has answered (and will bill): the settle is retried through a database outage
     // rather than lost. It is idempotent, and a retry first looks for what an earlier try committed.
     const settled = await this.durably(ctx.requestId, async (retry) => {
       const earlier = retry ? await this.recorded(ctx) : null;
       if (earlier) return earlier;
-      if (hold.id === null) return this.recordUnheld(usageRecord);
-      const result = await this.d.reservations.settleRecorded(
-        { ...hold, id: hold.id },
-        charge,
-        usageJson(usageRecord),
-      );
+      const result = await this.d.reservations.settleRecorded(hold, charge, usageJson(usageRecord));
       if (result === null) throw new Error(`reservation ${hold.id} was already settled`);
       return result;
     });
@@ -185,12 +181,6 @@ export class CompletionLedger {
     return row ? { usageId: row.id, createdAt: row.created_at, counters: [] } : null;
   }
 
-  /** A call no budget applied to: only its usage record. */
-  private async recordUnheld(usage: NewUsageRecord) {
-    const { id, createdAt } = await this.d.usage.insert(this.d.db.manager, usage);
-    return { usageId: id, createdAt, counters: [] };
-  }
-
   /** Releases the hold of a failed attempt and, when the upstream was reached, records it at $0. */
   async recordFailure(
     ctx: CallContext,
@@ -234,28 +224,6 @@ export class CompletionLedger {
 }
 
 const SETTLE_RETRY_MS = 30_000;
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  '57P01',
-  '57P02',
-  '57P03',
-]);
-
-/** A database error that says nothing about the statement, only that the server could not be reached. */
-function isConnectionFailure(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code =
-    (error as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ??
-    (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
-  return /connection terminated|connection error|timeout exceeded when trying to connect|ECONNREFUSED|Connection refused/i.test(
-    error.message,
-  );
-}
-
 /** Usage the gateway counted itself (the upstream sent none, or none that adds up). */
 function counted(promptTokens: number, completionTokens: number): UpstreamUsage {
   return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
