@@ -33,6 +33,7 @@ import { MemoryRateStore, type RateStore } from './modules/limits/rate.store';
 import { RedisRateStore } from './modules/limits/redis-rate.store';
 import { UpstreamLimiter } from './modules/limits/upstream-limiter';
 import { openAiRouter } from './modules/openai/openai.router';
+import { AuthThrottle } from './server/auth-throttle';
 import { AuthService } from './modules/projects/auth.service';
 import { ProjectResolver } from './modules/projects/project.resolver';
 import { ProjectService } from './modules/projects/project.service';
@@ -161,8 +162,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     bus,
   );
   let accepting = true;
+  const throttle = new AuthThrottle(log);
   const openAi = openAiRouter({
     auth: services.auth,
+    throttle,
     completions: services.completions,
     catalog: services.catalog,
     log,
@@ -173,6 +176,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     db,
     schema,
     auth: services.auth,
+    throttle,
     completions: services.completions,
     openAi,
     isReady: () => accepting,

@@ -1,3 +1,4 @@
+import { UnauthenticatedError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 
 const WINDOW_MS = 60_000;
@@ -6,12 +7,26 @@ const MAX_DELAY_MS = 5_000;
 
 /**
  * Slows down repeated failed authentication from one source: after 10 failures within a
- * minute, each further attempt from it waits (doubling, up to 5 s) and is logged.
+ * minute, each further attempt from it waits (doubling, up to 5 s) and is logged. One instance
+ * serves every door (GraphQL over HTTP and WebSocket, the REST /v1 endpoints), so failures on one
+ * hold back the others.
  */
 export class AuthThrottle {
   private readonly failures = new Map<string, { count: number; since: number }>();
 
   constructor(private readonly log: Logger) {}
+
+  /** Runs `attempt` for `source` after the source's delay; an UnauthenticatedError counts as a failure. */
+  async check<T>(source: string, attempt: () => Promise<T>): Promise<T> {
+    const delay = this.delayFor(source);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof UnauthenticatedError) this.failed(source);
+      throw error;
+    }
+  }
 
   /** How long to hold this source's next attempt, in ms. */
   delayFor(source: string, now = Date.now()): number {

@@ -1,6 +1,9 @@
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
@@ -14,7 +17,7 @@ import type { CompletionService } from '../modules/completions/completion.servic
 import type { AuthService, Principal } from '../modules/projects/auth.service';
 import { UnauthenticatedError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import { AuthThrottle } from './auth-throttle';
+import type { AuthThrottle } from './auth-throttle';
 import { createLoaders, type Context } from './context';
 import { createFormatError } from './format-error';
 import { metricsHandler } from './metrics';
@@ -32,6 +35,8 @@ export interface HttpDeps {
   db: DataSource;
   schema: GraphQLSchema;
   auth: AuthService;
+  /** Shared with the REST door. */
+  throttle: AuthThrottle;
   completions: CompletionService;
   /** The OpenAI-compatible REST front door, mounted at /v1. */
   openAi: Router;
@@ -43,20 +48,16 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const { config, log, db, schema, auth } = deps;
   const app = express();
   const server = http.createServer(app);
-  const throttle = new AuthThrottle(log);
 
   const authenticate = async (
     header: string | undefined,
     source: string,
   ): Promise<Pick<Context, 'principal' | 'authFailure'>> => {
     if (!header) return {};
-    const delay = throttle.delayFor(source);
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     try {
-      return { principal: await auth.authenticateHeader(header) };
+      return { principal: await deps.throttle.check(source, () => auth.authenticateHeader(header)) };
     } catch (error) {
       if (!(error instanceof UnauthenticatedError)) throw error;
-      throttle.failed(source);
       return { authFailure: error };
     }
   };
@@ -105,6 +106,9 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     plugins: [
       // No HTTP caching of a gateway's answers, so none of Apollo's per-field cache-hint bookkeeping.
       ApolloServerPluginCacheControlDisabled(),
+      // Inline tracing is for federation subgraphs, which this schema is not; the default plugin
+      // would still be asked (and decline) at the start of every request.
+      ApolloServerPluginInlineTraceDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {
         async serverWillStart() {
@@ -134,18 +138,24 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   });
   app.get('/metrics', metricsHandler);
   app.use('/v1', express.json({ limit: config.maxBodyBytes }), deps.openAi);
+  if (config.corsOrigins.length > 0) {
+    // Without allowed origins there is nothing to add: cors({ origin: false }) only calls next().
+    app.use(
+      '/graphql',
+      cors<cors.CorsRequest>({
+        origin: config.corsOrigins,
+        allowedHeaders: [
+          'authorization',
+          'content-type',
+          'apollo-require-preflight',
+          'x-apollo-operation-name',
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use(
     '/graphql',
-    cors<cors.CorsRequest>({
-      origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
-      allowedHeaders: [
-        'authorization',
-        'content-type',
-        'apollo-require-preflight',
-        'x-apollo-operation-name',
-      ],
-      maxAge: 600,
-    }),
     express.json({ limit: config.maxBodyBytes }),
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<Context> => {

@@ -165,4 +165,29 @@ describe('a completion end to end (real HTTP, real graphql-ws, real database)', 
     expect(JSON.stringify(data.providers)).not.toContain('sk-test-upstream');
     expect(data.providers[0].keySources).toEqual(['sealed #1']);
   });
+
+  it('hands the whole input to the upstream as sent: message names, temperature, max tokens', async () => {
+    upstream.reset();
+    const result = await t.complete(client.key, {
+      model: 'deepseek-chat',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi', name: 'alice' },
+      ],
+      maxTokens: 42,
+      temperature: 0.25,
+    });
+    expect(result.errors).toBeUndefined();
+    expect(upstream.calls.map((c) => c.body)).toEqual([
+      {
+        model: 'deepseek-chat',
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Hi', name: 'alice' },
+        ],
+        max_tokens: 42,
+        temperature: 0.25,
+      },
+    ]);
+  });
 });

@@ -3,6 +3,13 @@ import { USDScalar } from '../../server/scalars';
 import type { Pico } from '../../shared/money';
 import { TierEnum } from '../providers/provider.types';
 
+/**
+ * The output types below are plain data (no field resolvers, no middlewares), so their fields
+ * take graphql's default resolver instead of type-graphql's per-field wrapper: less work on
+ * every completion's result, the same schema.
+ */
+const PLAIN = { simpleResolvers: true } as const;
+
 @InputType('ChatMessageInput')
 export class ChatMessageInput {
   @Field({ description: 'system, user, assistant or tool.' }) role!: string;
@@ -35,14 +42,14 @@ export class ChatCompletionInput {
     boolean | null;
 }
 
-@ObjectType('TokenUsage')
+@ObjectType('TokenUsage', PLAIN)
 export class TokenUsageType {
   @Field(() => Int) promptTokens!: number;
   @Field(() => Int) completionTokens!: number;
   @Field(() => Int) totalTokens!: number;
 }
 
-@ObjectType('Routing')
+@ObjectType('Routing', PLAIN)
 export class RoutingType {
   @Field(() => TierEnum, { nullable: true, description: 'Null when a model was asked explicitly.' })
   tier!: TierEnum | null;
@@ -54,7 +61,7 @@ export class RoutingType {
   downgraded!: boolean;
 }
 
-@ObjectType('ChatCompletion')
+@ObjectType('ChatCompletion', PLAIN)
 export class ChatCompletionType {
   @Field(() => ID, { description: 'The usage record id.' }) id!: string;
   @Field() requestId!: string;
@@ -83,7 +90,7 @@ export class EstimateCostInput {
   @Field(() => Boolean, { nullable: true }) requiresReasoning?: boolean | null;
 }
 
-@ObjectType('CostEstimate')
+@ObjectType('CostEstimate', PLAIN)
 export class CostEstimateType {
   @Field() model!: string;
   @Field(() => TierEnum, { nullable: true }) tier!: TierEnum | null;
@@ -96,6 +103,7 @@ export class CostEstimateType {
 }
 
 @ObjectType('ChatCompletionChunk', {
+  ...PLAIN,
   description: 'One event of a streamed completion: text deltas, then a last event with the settled result.',
 })
 export class ChatCompletionChunkType {

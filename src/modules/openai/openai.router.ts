@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
+import type { AuthThrottle } from '../../server/auth-throttle';
 import { publicError } from '../../server/format-error';
 import { BadInputError, ForbiddenError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -31,6 +32,8 @@ interface WireRequest {
 
 export interface OpenAiDeps {
   auth: AuthService;
+  /** Shared with the GraphQL door. */
+  throttle: AuthThrottle;
   completions: CompletionService;
   catalog: CatalogService;
   log: Logger;
@@ -45,7 +48,7 @@ export function openAiRouter(deps: OpenAiDeps): Router {
 
   router.get('/models', async (req, res) => {
     try {
-      const who = await authenticate(deps.auth, req);
+      const who = await authenticate(deps, req);
       const { models, providers } = await deps.catalog.catalog(who.projectId);
       const data = [...models.values()]
         .filter((m) => m.enabled)
@@ -70,7 +73,7 @@ export function openAiRouter(deps: OpenAiDeps): Router {
       if (!res.writableFinished) controller.abort(new Error('client went away'));
     });
     try {
-      const who = await authenticate(deps.auth, req);
+      const who = await authenticate(deps, req);
       const body = req.body as WireRequest;
       const request = toCompletionRequest(body, req.header('idempotency-key'));
       if (body.stream === true) {
@@ -166,8 +169,11 @@ async function streamCompletion(
   }
 }
 
-async function authenticate(auth: AuthService, req: Request): Promise<KeyPrincipal> {
-  const who = await auth.authenticateHeader(req.header('authorization'));
+async function authenticate(deps: OpenAiDeps, req: Request): Promise<KeyPrincipal> {
+  const header = req.header('authorization');
+  const who = await deps.throttle.check(req.socket.remoteAddress ?? 'unknown', () =>
+    deps.auth.authenticateHeader(header),
+  );
   if (who.kind !== 'key') throw new ForbiddenError('Use a project key to make calls');
   return who;
 }
