@@ -16,6 +16,7 @@ import { DEFAULT_APP_DIR } from './tollgate';
  *   --db-set NAME=VALUE     a setting of the bench database, e.g. synchronous_commit=off (repeatable)
  *   --no-budgets            diagnostics: a project without budgets (no reservations)
  *   --cpu-prof              write a V8 CPU profile of Tollgate to .bench/profile/
+ *   --node-arg FLAG         a Node flag for the Tollgate process, e.g. --max-semi-space-size=32 (repeatable)
  *   --out FILE              the JSON report (default .bench/last.json; soak: .bench/soak.json)
  */
 
@@ -36,6 +37,8 @@ export interface Options {
   budgets: boolean;
   /** Directory for a V8 CPU profile of Tollgate (written when it exits). */
   cpuProf: string | undefined;
+  /** Diagnostics: extra Node flags for the Tollgate process. */
+  nodeArgs: string[];
   out: string;
 }
 
@@ -52,6 +55,7 @@ export function parseOptions(): Options {
       app: { type: 'string' },
       'db-set': { type: 'string', multiple: true, default: [] },
       'cpu-prof': { type: 'boolean', default: false },
+      'node-arg': { type: 'string', multiple: true, default: [] },
       'no-budgets': { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -76,6 +80,7 @@ export function parseOptions(): Options {
     dbSettings: values['db-set'] ?? [],
     budgets: !values['no-budgets'],
     cpuProf: values['cpu-prof'] ? path.resolve('.bench/profile') : undefined,
+    nodeArgs: values['node-arg'] ?? [],
     out: path.resolve(values.out ?? (soakMinutes === undefined ? '.bench/last.json' : '.bench/soak.json')),
   };
 }

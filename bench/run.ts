@@ -59,7 +59,7 @@ async function main(): Promise<number> {
         ? `database ${db.name} on DATABASE_URL`
         : 'embedded database (PGlite) in a temp TOLLGATE_DATA_DIR',
     );
-    const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`] : [];
+    const nodeArgs = [...o.nodeArgs, ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`] : [])];
     const tollgate = await startTollgate(o.appDir, db.url, nodeArgs);
     cleanups.push(() => tollgate.stop());
     tollgateOutput = () => tollgate.output();
