@@ -39,8 +39,8 @@ export interface LedgerView {
   snapshot(): Promise<LedgerSnapshot>;
   /** Cumulative pg_stat_database figures of the bench database (Postgres only). */
   dbStats(): Promise<DbStats | undefined>;
-  /** Pids of the server backends serving the bench database (Postgres only). */
-  backendPids(): Promise<number[]>;
+  /** Pids of the server backends serving the bench database, or `database` (Postgres only). */
+  backendPids(database?: string): Promise<number[]>;
   /**
    * What each backend of the bench database is doing right now, e.g. "active CPU",
    * "active Lock:transactionid", "idle in transaction" (waiting for Tollgate's next statement),
@@ -111,10 +111,10 @@ export async function postgresLedger(url: string, database: string, projectId: s
         returned: Number(row.returned),
       };
     },
-    async backendPids() {
+    async backendPids(other?: string) {
       const { rows } = await client.query<{ pid: number }>(
         'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-        [database],
+        [other ?? database],
       );
       return rows.map((r) => r.pid);
     },

@@ -16,6 +16,7 @@ import { DEFAULT_APP_DIR } from './tollgate';
  *   --db-set NAME=VALUE     a setting of the bench database, e.g. synchronous_commit=off (repeatable)
  *   --no-budgets            diagnostics: a project without budgets (no reservations)
  *   --cpu-prof              write a V8 CPU profile of Tollgate to .bench/profile/
+ *   --only TEXT             run only the scenarios whose name contains TEXT (and their baselines)
  *   --node-arg FLAG         a Node flag for the Tollgate process, e.g. --max-semi-space-size=32 (repeatable)
  *   --out FILE              the JSON report (default .bench/last.json; soak: .bench/soak.json)
  */
@@ -37,6 +38,8 @@ export interface Options {
   budgets: boolean;
   /** Directory for a V8 CPU profile of Tollgate (written when it exits). */
   cpuProf: string | undefined;
+  /** Only the scenarios whose name contains this (and their baselines); undefined: all. */
+  only: string | undefined;
   /** Diagnostics: extra Node flags for the Tollgate process. */
   nodeArgs: string[];
   out: string;
@@ -56,6 +59,7 @@ export function parseOptions(): Options {
       'db-set': { type: 'string', multiple: true, default: [] },
       'cpu-prof': { type: 'boolean', default: false },
       'node-arg': { type: 'string', multiple: true, default: [] },
+      only: { type: 'string' },
       'no-budgets': { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -81,6 +85,7 @@ export function parseOptions(): Options {
     budgets: !values['no-budgets'],
     cpuProf: values['cpu-prof'] ? path.resolve('.bench/profile') : undefined,
     nodeArgs: values['node-arg'] ?? [],
+    only: values.only,
     out: path.resolve(values.out ?? (soakMinutes === undefined ? '.bench/last.json' : '.bench/soak.json')),
   };
 }

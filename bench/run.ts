@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { startFakeUpstream } from './fake-upstream';
+import { startFloor } from './floor';
 import { checkLedger, graphqlLedger, postgresLedger, type DbStats } from './ledger';
 import { runClosedLoop } from './load';
 import { parseOptions } from './options';
@@ -74,10 +75,22 @@ async function main(): Promise<number> {
         ? await postgresLedger(db.url, db.name, project.projectId)
         : graphqlLedger(gql, project.adminKey);
     cleanups.push(() => ledger.close());
-    const env: Env = { upstream, tollgate, ledger, targets: targets(upstream, tollgate, project.clientKey) };
+    const floorDb = await createDatabase(process.env.DATABASE_URL);
+    cleanups.push(() => floorDb.drop());
+    const floor =
+      floorDb.url && floorDb.name ? await startFloor(upstream.origin, floorDb.url, floorDb.name) : undefined;
+    if (floor) cleanups.push(() => floor.stop());
+    const env: Env = {
+      upstream,
+      tollgate,
+      floor,
+      ledger,
+      targets: targets(upstream, tollgate, floor, project.clientKey),
+    };
 
-    log(`warming up (${o.warmupS} s each: direct, graphql, rest; c=10)`);
+    log(`warming up (${o.warmupS} s each: direct, floor, graphql, rest; c=10)`);
     await runClosedLoop(env.targets.direct, { connections: 10, durationS: o.warmupS });
+    if (floor) await runClosedLoop(env.targets.floor, { connections: 10, durationS: o.warmupS });
     let clientSuccesses = 0;
     for (const door of ['graphql', 'rest'] as const) {
       const warm = await runClosedLoop(env.targets[door], { connections: 10, durationS: o.warmupS });
@@ -99,7 +112,7 @@ async function main(): Promise<number> {
       soak = result.soak;
       if (soak.firstError) log(`  first error: ${soak.firstError}`);
     }
-    for (const s of o.soakMinutes === undefined ? scenarios(o) : []) {
+    for (const s of o.soakMinutes === undefined ? scenarios(o, floor !== undefined) : []) {
       log(`${s.name} for ${o.durationS} s`);
       const { load, row } = await runScenario(env, s, o);
       if (throughTollgate(s.target)) {
@@ -165,8 +178,10 @@ async function main(): Promise<number> {
           : [
               formatTable(rows),
               '',
-              'graphql: the createChatCompletion mutation; rest: POST /v1/chat/completions; direct: the fake upstream alone.',
-              'add p50 / add p99: Tollgate minus its baseline (c=1 and burst rows: direct c=1; paced: direct paced; c=N: direct c=N).',
+              'graphql: the createChatCompletion mutation; rest: POST /v1/chat/completions; direct: the fake upstream alone;',
+              'floor: a bare Node server making the same trips as a Tollgate call (commit, upstream call, commit), nothing else',
+              "(its TG CPU% and RSS are the floor server's).",
+              'add p50 / add p99: minus the baseline (c=1 and burst rows: direct c=1; paced: direct paced; c=N: direct c=N).',
             ]),
         ...(dbLine ? [dbLine] : []),
         ...formatBackends(rows),

@@ -1,4 +1,5 @@
 import { DIRECT_UPSTREAM_KEY, type FakeUpstream } from './fake-upstream';
+import type { FloorServer } from './floor';
 import { sampleBackends, type LedgerView } from './ledger';
 import { latencyStats, runClosedLoop, runPaced, type LoadResult, type Target } from './load';
 import type { Options } from './options';
@@ -15,10 +16,13 @@ import type { TollgateProcess } from './tollgate';
 
 type Load = { kind: 'closed'; connections: number; overallRate?: number } | { kind: 'paced'; rate: number };
 
-/** `direct`: the fake upstream alone; `graphql` and `rest`: the two doors of Tollgate. */
-export type TargetName = 'direct' | 'graphql' | 'rest';
+/**
+ * `direct`: the fake upstream alone; `floor`: the same trips as a Tollgate call, nothing else
+ * (floor.ts; Postgres mode only); `graphql` and `rest`: the two doors of Tollgate.
+ */
+export type TargetName = 'direct' | 'floor' | 'graphql' | 'rest';
 
-export const throughTollgate = (target: TargetName): boolean => target !== 'direct';
+export const throughTollgate = (target: TargetName): boolean => target === 'graphql' || target === 'rest';
 
 interface Scenario {
   name: string;
@@ -27,14 +31,17 @@ interface Scenario {
   baseline?: string;
 }
 
-export function scenarios(o: Options): Scenario[] {
+export function scenarios(o: Options, withFloor: boolean): Scenario[] {
   const c = o.connections;
   const group = (label: string, load: Load): Scenario[] => [
     { name: `direct ${label}`, target: 'direct', load },
+    ...(withFloor
+      ? [{ name: `floor ${label}`, target: 'floor' as const, load, baseline: `direct ${label}` }]
+      : []),
     { name: `graphql ${label}`, target: 'graphql', load, baseline: `direct ${label}` },
     { name: `rest ${label}`, target: 'rest', load, baseline: `direct ${label}` },
   ];
-  return [
+  const all: Scenario[] = [
     ...group('c=1', { kind: 'closed', connections: 1 }),
     ...group(`c=${c}`, { kind: 'closed', connections: c }),
     ...group(`${o.rate}/s paced`, { kind: 'paced', rate: o.rate }),
@@ -45,11 +52,17 @@ export function scenarios(o: Options): Scenario[] {
       baseline: 'direct c=1',
     },
   ];
+  const only = o.only;
+  if (only === undefined) return all;
+  const chosen = all.filter((s) => s.name.includes(only));
+  const baselines = new Set(chosen.map((s) => s.baseline));
+  return all.filter((s) => chosen.includes(s) || baselines.has(s.name));
 }
 
 export interface Env {
   upstream: FakeUpstream;
   tollgate: TollgateProcess;
+  floor: FloorServer | undefined;
   ledger: LedgerView;
   targets: Record<TargetName, Target>;
 }
@@ -63,10 +76,13 @@ export async function runScenario(
   o: Options,
 ): Promise<{ load: LoadResult; row: ScenarioRow }> {
   const isTollgate = throughTollgate(s.target);
+  const usesDb = isTollgate || s.target === 'floor';
   const rowsBefore = isTollgate ? await env.ledger.usageCount() : 0;
-  const dbPids = isTollgate ? await env.ledger.backendPids() : [];
+  const database = s.target === 'floor' ? env.floor!.database : undefined;
+  const dbPids = usesDb ? await env.ledger.backendPids(database) : [];
+  const gateway = s.target === 'floor' ? env.floor!.pid : env.tollgate.pid;
   const watches = {
-    tollgate: new ProcWatch([env.tollgate.pid]),
+    tollgate: new ProcWatch([gateway]),
     upstream: new ProcWatch([env.upstream.pid]),
     db: new ProcWatch(dbPids),
     self: new SelfWatch(),
@@ -81,8 +97,8 @@ export async function runScenario(
       tollgate: watches.tollgate.stop(),
       upstream: watches.upstream.stop(),
       // The pool may have opened backends during the window (c=1 needs 2 or 3, c=50 all of them).
-      db: isTollgate
-        ? env.ledger.backendPids().then((pids) => watches.db.stop(pids))
+      db: usesDb
+        ? env.ledger.backendPids(database).then((pids) => watches.db.stop(pids))
         : Promise.resolve(watches.db.stop()),
       self: watches.self.stop(),
       backends: watches.backends?.stop() ?? Promise.resolve(undefined),
@@ -114,8 +130,8 @@ export async function runScenario(
     netErrors: load.netErrors,
     firstError: load.firstError,
     rows,
-    tollgate: isTollgate ? used.tollgate : undefined,
-    dbCpuPct: isTollgate && env.ledger.kind === 'postgres' ? (await used.db).cpuPct : undefined,
+    tollgate: usesDb ? used.tollgate : undefined,
+    dbCpuPct: usesDb && env.ledger.kind === 'postgres' ? (await used.db).cpuPct : undefined,
     upstreamCpuPct: used.upstream.cpuPct,
     generatorCpuPct: used.self,
     maxSendLagMs: load.maxSendLagMs,
@@ -128,9 +144,17 @@ export async function runScenario(
 export function targets(
   upstream: FakeUpstream,
   tollgate: TollgateProcess,
+  floor: FloorServer | undefined,
   clientKey: string,
 ): Env['targets'] {
   return {
+    floor: {
+      origin: floor?.origin ?? 'http://127.0.0.1:1',
+      path: '/v1/chat/completions',
+      headers: {},
+      body: REST_COMPLETION_BODY,
+      failed: (body) => !body.includes('"choices"'),
+    },
     direct: {
       origin: upstream.origin,
       path: '/v1/chat/completions',

@@ -54,29 +54,32 @@ DECLARE
   v_item jsonb;
   v_index bigint;
 BEGIN
-  -- The reservations the settles close, by id; what they still hold names counters to lock.
-  FOR v_id IN
-    SELECT DISTINCT (x.j->>'reservation')::uuid FROM jsonb_array_elements(p_items) AS x(j)
-     WHERE x.j->>'op' = 'settle' AND x.j->>'reservation' IS NOT NULL ORDER BY 1
-  LOOP
-    SELECT r.status, r.holds INTO v_status, v_holds FROM reservations r WHERE r.id = v_id FOR UPDATE;
-    IF v_status IS DISTINCT FROM 'SETTLED' THEN
-      v_budgets := v_budgets || ARRAY(SELECT (h.v->>'budgetId')::uuid FROM jsonb_array_elements(v_holds) AS h(v));
-      v_starts := v_starts || ARRAY(SELECT (h.v->>'periodStart')::timestamptz FROM jsonb_array_elements(v_holds) AS h(v));
-    END IF;
-  END LOOP;
-  -- The counters the reserves take from (a new window's counter is created here).
-  SELECT v_budgets || coalesce(array_agg(w.b::uuid), '{}'), v_starts || coalesce(array_agg(w.s::timestamptz), '{}')
-    INTO v_budgets, v_starts
-    FROM jsonb_array_elements(p_items) AS x(j),
-         ROWS FROM (jsonb_array_elements_text(x.j->'budgets'), jsonb_array_elements_text(x.j->'starts')) AS w(b, s)
-   WHERE x.j->>'op' = 'reserve';
-  FOR v_budget, v_start IN SELECT DISTINCT w.b, w.s FROM unnest(v_budgets, v_starts) AS w(b, s) ORDER BY 1, 2 LOOP
-    INSERT INTO budget_counters (budget_id, period_start)
-      SELECT v_budget, v_start WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.id = v_budget)
-      ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM budget_counters c WHERE c.budget_id = v_budget AND c.period_start = v_start FOR UPDATE;
-  END LOOP;
+  -- A lone call locks what it needs itself, in the same order: nothing to take up front.
+  IF jsonb_array_length(p_items) > 1 THEN
+    -- The reservations the settles close, by id; what they still hold names counters to lock.
+    FOR v_id IN
+      SELECT DISTINCT (x.j->>'reservation')::uuid FROM jsonb_array_elements(p_items) AS x(j)
+       WHERE x.j->>'op' = 'settle' AND x.j->>'reservation' IS NOT NULL ORDER BY 1
+    LOOP
+      SELECT r.status, r.holds INTO v_status, v_holds FROM reservations r WHERE r.id = v_id FOR UPDATE;
+      IF v_status IS DISTINCT FROM 'SETTLED' THEN
+        v_budgets := v_budgets || ARRAY(SELECT (h.v->>'budgetId')::uuid FROM jsonb_array_elements(v_holds) AS h(v));
+        v_starts := v_starts || ARRAY(SELECT (h.v->>'periodStart')::timestamptz FROM jsonb_array_elements(v_holds) AS h(v));
+      END IF;
+    END LOOP;
+    -- The counters the reserves take from (a new window's counter is created here).
+    SELECT v_budgets || coalesce(array_agg(w.b::uuid), '{}'), v_starts || coalesce(array_agg(w.s::timestamptz), '{}')
+      INTO v_budgets, v_starts
+      FROM jsonb_array_elements(p_items) AS x(j),
+           ROWS FROM (jsonb_array_elements_text(x.j->'budgets'), jsonb_array_elements_text(x.j->'starts')) AS w(b, s)
+     WHERE x.j->>'op' = 'reserve';
+    FOR v_budget, v_start IN SELECT DISTINCT w.b, w.s FROM unnest(v_budgets, v_starts) AS w(b, s) ORDER BY 1, 2 LOOP
+      INSERT INTO budget_counters (budget_id, period_start)
+        SELECT v_budget, v_start WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.id = v_budget)
+        ON CONFLICT DO NOTHING;
+      PERFORM 1 FROM budget_counters c WHERE c.budget_id = v_budget AND c.period_start = v_start FOR UPDATE;
+    END LOOP;
+  END IF;
   FOR v_item, v_index IN
     SELECT x.j, x.n - 1 FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
      ORDER BY x.j->>'op' = 'reserve', x.n

@@ -1,0 +1,95 @@
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'pg';
+import { Agent, request } from 'undici';
+import { DIRECT_UPSTREAM_KEY } from './fake-upstream';
+
+/**
+ * The floor: the least a gateway built like Tollgate can cost on this machine. A bare Node HTTP
+ * server in a child process of its own that makes, for each request, the same trips as a
+ * Tollgate call and nothing else: a Postgres transaction that writes a row and commits (the
+ * reserve), the upstream call (undici, as Tollgate's transport), a second such transaction (the
+ * settle), then the upstream's answer. No auth, GraphQL, tokenizer, routing, limits or ledger logic. Tollgate
+ * minus the floor is what Tollgate's own work adds; the floor minus the direct upstream is what
+ * the trips themselves cost here.
+ */
+
+export interface FloorServer {
+  origin: string;
+  pid: number;
+  /** Its own database (on the bench's Postgres server), so it never counts in Tollgate's figures. */
+  database: string;
+  stop(): Promise<void>;
+}
+
+function serve(upstreamOrigin: string, databaseUrl: string): void {
+  // Tollgate's pool size, so the c=50 rows queue on connections the same way.
+  const pool = new Pool({ connectionString: databaseUrl, max: 10 });
+  const agent = new Agent({ keepAliveTimeout: 60_000, connections: 256 });
+  const headers = { authorization: `Bearer ${DIRECT_UPSTREAM_KEY}`, 'content-type': 'application/json' };
+  // A one-row insert: its commit writes and flushes WAL, as the reserve's and the settle's do.
+  const ready = pool.query('CREATE TABLE IF NOT EXISTS floor_writes (id bigserial PRIMARY KEY)');
+  const commit = () => pool.query('INSERT INTO floor_writes DEFAULT VALUES');
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      void (async () => {
+        try {
+          const body = Buffer.concat(chunks);
+          await commit();
+          const answer = await request(`${upstreamOrigin}/v1/chat/completions`, {
+            method: 'POST',
+            headers,
+            body,
+            dispatcher: agent,
+          });
+          const text = await answer.body.text();
+          await commit();
+          res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
+          res.end(text);
+        } catch (error) {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(String(error));
+        }
+      })();
+    });
+  });
+  server.keepAliveTimeout = 120_000;
+  void ready.then(() =>
+    server.listen(0, '127.0.0.1', () => {
+      process.send?.({ port: (server.address() as AddressInfo).port });
+    }),
+  );
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** Forks this file as the floor server and resolves once it listens. */
+export async function startFloor(
+  upstreamOrigin: string,
+  databaseUrl: string,
+  database: string,
+): Promise<FloorServer> {
+  const child = fork(__filename, ['--serve', upstreamOrigin, databaseUrl], {
+    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`floor server exited early (code ${code})`)));
+  });
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
+    database,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+if (require.main === module && process.argv[2] === '--serve') serve(process.argv[3], process.argv[4]);
