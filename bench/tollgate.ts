@@ -115,6 +115,7 @@ export async function startTollgate(
     TOLLGATE_SECRET_KEY: crypto.randomBytes(32).toString('hex'),
     TOLLGATE_SEED_DEMO: 'false',
     LOG_LEVEL: 'warn',
+    NODE_ENV: 'production', // as npm start runs it
   };
   if (databaseUrl) env.DATABASE_URL = databaseUrl;
   else delete env.DATABASE_URL;
