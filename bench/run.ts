@@ -75,7 +75,7 @@ async function main(): Promise<number> {
         ? await postgresLedger(db.url, db.name, project.projectId)
         : graphqlLedger(gql, project.adminKey);
     cleanups.push(() => ledger.close());
-    const floorDb = await createDatabase(process.env.DATABASE_URL);
+    const floorDb = await createDatabase(o.soakMinutes === undefined ? process.env.DATABASE_URL : undefined);
     cleanups.push(() => floorDb.drop());
     const floor =
       floorDb.url && floorDb.name ? await startFloor(upstream.origin, floorDb.url, floorDb.name) : undefined;
