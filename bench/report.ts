@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { GcDelta } from './gc';
 import type { DbStats, LedgerCheck } from './ledger';
 import type { LatencyStats } from './load';
 import type { TargetName } from './scenarios';
@@ -34,6 +35,8 @@ export interface ScenarioRow {
   unsent: number | undefined;
   /** Average number of bench-database backends in each state during the window (Postgres only). */
   dbBackends: Record<string, number> | undefined;
+  /** Tollgate's garbage collections during the scenario (Tollgate rows). */
+  gc: GcDelta | undefined;
 }
 
 export interface Report {
@@ -127,6 +130,18 @@ export function formatBackends(rows: ScenarioRow[]): string[] {
   return lines.length
     ? ['Postgres backends of the bench database (average over 50 ms samples):', ...lines]
     : [];
+}
+
+/** One line per Tollgate scenario: its garbage collections (pauses of the event loop). */
+export function formatGc(rows: ScenarioRow[]): string[] {
+  const lines = rows
+    .filter((r) => r.gc)
+    .map(
+      (r) =>
+        `  ${r.name}: ${r.gc!.minor} minor (${fixed(r.gc!.minorMs)} ms), ${r.gc!.major} major ` +
+        `(${fixed(r.gc!.majorMs)} ms), ${r.gc!.over10ms} paused over 10 ms`,
+    );
+  return lines.length ? ['Tollgate garbage collections (its /metrics, per scenario):', ...lines] : [];
 }
 
 export function writeJson(file: string, report: Report): void {

@@ -7,6 +7,7 @@ import { runClosedLoop } from './load';
 import { parseOptions } from './options';
 import {
   formatBackends,
+  formatGc,
   formatDbPerCompletion,
   formatTable,
   writeJson,
@@ -185,6 +186,7 @@ async function main(): Promise<number> {
             ]),
         ...(dbLine ? [dbLine] : []),
         ...formatBackends(rows),
+        ...formatGc(rows),
         '',
         'Ledger check:',
         ...check.lines.map((l) => `  ${l}`),

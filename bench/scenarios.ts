@@ -1,5 +1,6 @@
 import { DIRECT_UPSTREAM_KEY, type FakeUpstream } from './fake-upstream';
 import type { FloorServer } from './floor';
+import { gcCounts, gcDelta } from './gc';
 import { sampleBackends, type LedgerView } from './ledger';
 import { latencyStats, runClosedLoop, runPaced, type LoadResult, type Target } from './load';
 import type { Options } from './options';
@@ -81,6 +82,7 @@ export async function runScenario(
   const database = s.target === 'floor' ? env.floor!.database : undefined;
   const dbPids = usesDb ? await env.ledger.backendPids(database) : [];
   const gateway = s.target === 'floor' ? env.floor!.pid : env.tollgate.pid;
+  const gcBefore = isTollgate ? await gcCounts(env.tollgate.origin) : undefined;
   const watches = {
     tollgate: new ProcWatch([gateway]),
     upstream: new ProcWatch([env.upstream.pid]),
@@ -115,6 +117,7 @@ export async function runScenario(
           onDeadline,
         });
   const used = finish();
+  const gc = isTollgate ? gcDelta(gcBefore, await gcCounts(env.tollgate.origin)) : undefined;
   const rows = isTollgate ? (await env.ledger.usageCount()) - rowsBefore : undefined;
   const row: ScenarioRow = {
     name: s.name,
@@ -137,6 +140,7 @@ export async function runScenario(
     maxSendLagMs: load.maxSendLagMs,
     unsent: load.unsent,
     dbBackends: await used.backends,
+    gc,
   };
   return { load, row };
 }

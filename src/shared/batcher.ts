@@ -12,6 +12,8 @@ export interface BatcherOptions {
    * item fails alone). False for failures every item would meet again, such as a lost connection.
    */
   retryAlone: (error: unknown) => boolean;
+  /** Told of each batch run: how many items, and how long it took. */
+  observe?: (items: number, seconds: number) => void;
 }
 
 /**
@@ -40,8 +42,10 @@ export class Batcher<I, O> {
     this.running = true;
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.options.maxItems);
+      const started = performance.now();
       try {
         const results = await this.run(batch.map((w) => w.item));
+        this.options.observe?.(batch.length, (performance.now() - started) / 1000);
         batch.forEach((w, i) => w.resolve(results[i]));
       } catch (error) {
         if (batch.length === 1 || !this.options.retryAlone(error)) {

@@ -190,4 +190,28 @@ describe('a completion end to end (real HTTP, real graphql-ws, real database)', 
       },
     ]);
   });
+
+  it('counts calls by outcome and times the successful ones on /metrics', async () => {
+    upstream.handler = (call, res) => sendJson(res, 200, completionBody(call.body.model, 10, 5, 'Hi'));
+    const scrape = async () => {
+      const text = await (await fetch(t.app.url.replace('/graphql', '/metrics'))).text();
+      const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+      return {
+        success: value(/^tollgate_completions_total\{outcome="SUCCESS"\} (\d+)/m),
+        badInput: value(/^tollgate_completions_total\{outcome="BAD_USER_INPUT"\} (\d+)/m),
+        timed: value(/^tollgate_completion_seconds_count (\d+)/m),
+      };
+    };
+    const before = await scrape();
+    const call = { model: 'deepseek-chat', messages: user('Hi'), maxTokens: 20 };
+    expect((await t.complete(client.key, call)).errors).toBeUndefined();
+    expect((await t.complete(client.key, call)).errors).toBeUndefined();
+    const refused = await t.complete(client.key, { ...call, maxTokens: -1 });
+    expect(refused.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(await scrape()).toEqual({
+      success: before.success + 2,
+      badInput: before.badInput + 1,
+      timed: before.timed + 2,
+    });
+  });
 });

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { ledgerBatchItems, ledgerBatchSeconds } from '../../server/metrics';
 import { Batcher } from '../../shared/batcher';
 import { isConnectionFailure } from '../../shared/db-errors';
 import { formatUsd, parseUsd, type Pico } from '../../shared/money';
@@ -153,6 +154,10 @@ export class ReservationService {
   private readonly batch = new Batcher<LedgerItem, BatchRow[]>((items) => this.runBatch(items), {
     maxItems: BATCH_ITEMS,
     retryAlone: (error) => !isConnectionFailure(error),
+    observe: (items, seconds) => {
+      ledgerBatchItems.observe(items);
+      ledgerBatchSeconds.observe(seconds);
+    },
   });
 
   constructor(

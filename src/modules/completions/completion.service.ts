@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../../config';
-import { UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
+import { completionSeconds, completionsTotal } from '../../server/metrics';
+import { DomainError, UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { BudgetExceededError } from '../budgets/budget.errors';
 import type { ReservationService } from '../budgets/reservation.service';
@@ -53,13 +54,11 @@ export class CompletionService {
 
   constructor(private readonly d: CompletionDeps) {}
 
-  async create(
-    who: KeyPrincipal,
-    request: CompletionRequest,
-    signal?: AbortSignal,
-  ): Promise<CompletionResult> {
-    const req = validateRequest(request, this.d.config);
-    return this.once(who, req, () => this.run(who, req, req.requestId ?? crypto.randomUUID(), signal));
+  create(who: KeyPrincipal, request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    return measured(async () => {
+      const req = validateRequest(request, this.d.config);
+      return this.once(who, req, () => this.run(who, req, req.requestId ?? crypto.randomUUID(), signal));
+    });
   }
 
   /**
@@ -69,7 +68,16 @@ export class CompletionService {
    * upstream request is aborted and the tokens produced so far are charged; a stream is cut at
    * maxTokens, so it never costs more than it reserved.
    */
-  async stream(
+  stream(
+    who: KeyPrincipal,
+    request: CompletionRequest,
+    onDelta: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<CompletionResult> {
+    return measured(() => this.streamed(who, request, onDelta, signal));
+  }
+
+  private async streamed(
     who: KeyPrincipal,
     request: CompletionRequest,
     onDelta: (text: string) => void,
@@ -311,5 +319,22 @@ export class CompletionService {
       }
       throw error;
     }
+  }
+}
+
+/**
+ * Counts a call by outcome (SUCCESS, REPLAYED, or the error code it was answered with) on
+ * `tollgate_completions_total`, and times the successful ones on `tollgate_completion_seconds`.
+ */
+async function measured(call: () => Promise<CompletionResult>): Promise<CompletionResult> {
+  const started = performance.now();
+  try {
+    const result = await call();
+    completionsTotal.inc({ outcome: result.replayed ? 'REPLAYED' : 'SUCCESS' });
+    if (!result.replayed) completionSeconds.observe((performance.now() - started) / 1000);
+    return result;
+  } catch (error) {
+    completionsTotal.inc({ outcome: error instanceof DomainError ? error.code : 'INTERNAL_SERVER_ERROR' });
+    throw error;
   }
 }
