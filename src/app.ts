@@ -79,7 +79,7 @@ function buildServices(
   const projects = new ProjectService(db, auth);
   const catalog = new CatalogService(db, secrets);
   const budgets = new BudgetService(db);
-  const reservations = new ReservationService(db, config.reservationTtlMs);
+  const reservations = new ReservationService(db, config.reservationTtlMs, config.ledgerTimeoutMs);
   const usage = new UsageService(db);
   const webhooks = new WebhookService(db, secrets);
   const worker = new WebhookWorker(db, webhooks, log, config.webhookPollMs, config.webhookBackoffMs);

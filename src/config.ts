@@ -24,6 +24,8 @@ export interface Config {
   /** Seed the demo project, simulated provider and reference models on an empty database. */
   seedDemo: boolean;
   reservationTtlMs: number;
+  /** How long one batch of reserves and settles may take before it is given up (its connection dropped). */
+  ledgerTimeoutMs: number;
   sweepIntervalMs: number;
   maxBodyBytes: number;
   maxPromptChars: number;
@@ -69,6 +71,7 @@ export function loadConfig(env: Env = process.env): Config {
     seedDemo: bool(env, 'TOLLGATE_SEED_DEMO', databaseUrl === undefined),
     reservationTtlMs: int(env, 'TOLLGATE_RESERVATION_TTL_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
     sweepIntervalMs: int(env, 'TOLLGATE_SWEEP_INTERVAL_MS', 30_000, 100, 3_600_000),
+    ledgerTimeoutMs: int(env, 'TOLLGATE_LEDGER_TIMEOUT_MS', 30_000, 100, 600_000),
     maxBodyBytes: int(env, 'TOLLGATE_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     maxPromptChars: int(env, 'TOLLGATE_MAX_PROMPT_CHARS', 1_000_000, 1, 100_000_000),
     maxMessages: int(env, 'TOLLGATE_MAX_MESSAGES', 1_000, 1, 100_000),

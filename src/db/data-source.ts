@@ -16,6 +16,8 @@ export function createDataSource(url: string, poolSize = 10): DataSource {
     installExtensions: false,
     synchronize: false,
     migrationsRun: false,
-    extra: { max: poolSize },
+    // A connection that cannot be had in 10 s (the server down, the pool exhausted) fails the
+    // statement rather than waiting forever.
+    extra: { max: poolSize, connectionTimeoutMillis: 10_000 },
   });
 }

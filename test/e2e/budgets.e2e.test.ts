@@ -1,4 +1,6 @@
-import type { Hold } from '../../src/modules/budgets/reservation.service';
+import type { Pool } from 'pg';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { ReservationService, type Hold } from '../../src/modules/budgets/reservation.service';
 import { usageJson } from '../../src/modules/usage/usage.service';
 import { formatUsd, parseUsd, type Pico } from '../../src/shared/money';
 import { addBillingCatalog, clearOfMidnight, ledger, worstCaseOf, worstCaseReply } from '../support/billing';
@@ -350,13 +352,14 @@ describe('budgets hold exactly under load, across instances, periods and policie
       first: () => Promise<unknown>,
       queue: () => Promise<Promise<unknown>[]>,
     ) {
-      const spy = jest.spyOn(t.app.db, 'query');
+      // the ledger's batches go to TypeORM's pg pool as a named statement
+      const pool = (t.app.db.driver as PostgresDriver).master as Pool;
+      const spy = jest.spyOn(pool, 'query');
       const batches = () =>
-        spy.mock.calls
-          .filter(([sql]) => String(sql).includes('tollgate_ledger_batch'))
-          .map(([, params]) =>
-            (JSON.parse(String((params as unknown[])[0])) as { op: string }[]).map((i) => i.op),
-          );
+        (spy.mock.calls as unknown[][])
+          .map(([config]) => config as { name?: string; values?: unknown[] })
+          .filter((config) => config.name === 'tollgate_ledger_batch')
+          .map((config) => (JSON.parse(String(config.values![0])) as { op: string }[]).map((i) => i.op));
       const blocker = t.app.db.createQueryRunner();
       await blocker.connect();
       try {
@@ -450,6 +453,59 @@ describe('budgets hold exactly under load, across instances, periods and policie
       });
       expect(await t.count('usage_records', `request_id = 'bad'`)).toBe(0);
     });
+
+    onPostgres(
+      'a batch stuck in the database is given up after its timeout, and the next one goes',
+      async () => {
+        const { projectId, admin, client } = await tenant(t, upstream, 'batch-timeout');
+        const budget = await t.createBudget(admin, { period: 'MONTHLY', limitUsd: '1' });
+        // a ledger of its own on the same database, with a 300 ms batch timeout
+        const reservations = new ReservationService(t.app.db, 60_000, 300);
+        await reservations.reserve(projectId, client.id, 'warm', parseUsd('0.1')); // counter exists
+        const blocker = t.app.db.createQueryRunner();
+        await blocker.connect();
+        try {
+          await blocker.startTransaction();
+          await blocker.query('SELECT 1 FROM budget_counters WHERE budget_id = $1 FOR UPDATE', [budget]);
+          const started = Date.now();
+          const stuck = await reservations.reserve(projectId, client.id, 'stuck', parseUsd('0.1')).then(
+            () => 'reserved',
+            (e: Error) => e.message,
+          );
+          expect(stuck).toBe('Query read timeout');
+          expect(Date.now() - started).toBeLessThan(5_000);
+          await blocker.commitTransaction();
+        } finally {
+          if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+          await blocker.release();
+        }
+        const next = await reservations.reserve(projectId, client.id, 'next', parseUsd('0.1'));
+        expect(next.id).toEqual(expect.any(String));
+        await eventually(
+          () =>
+            t.count(
+              'pg_stat_activity',
+              `query LIKE '%tollgate_ledger_batch%' AND state = 'active' AND pid <> pg_backend_pid()`,
+            ),
+          (n) => n === 0,
+        );
+        // The stuck statement still committed once the lock came free (its client had given up): a hold
+        // nobody will settle, like a crashed call's, which the sweeper gives back after its TTL.
+        expect(await ledger(t, projectId, budget)).toMatchObject({
+          reserved: parseUsd('0.3'),
+          activeReservations: 3,
+        });
+        await t.app.db.query(
+          `UPDATE reservations SET expires_at = now() - interval '1 second' WHERE request_id = 'stuck' AND project_id = $1`,
+          [projectId],
+        );
+        expect(await t.app.services.reservations.sweep()).toBe(1);
+        expect(await ledger(t, projectId, budget)).toMatchObject({
+          reserved: parseUsd('0.2'),
+          activeReservations: 2,
+        });
+      },
+    );
 
     it('settles a call whose budget was deleted while it was in flight, charging the budgets that remain', async () => {
       const { projectId, admin, client } = await tenant(t, upstream, 'deleted-mid-call');

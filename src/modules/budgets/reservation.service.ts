@@ -1,4 +1,6 @@
+import type { Pool, QueryConfig } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ledgerBatchItems, ledgerBatchSeconds } from '../../server/metrics';
 import { Batcher } from '../../shared/batcher';
 import { isConnectionFailure } from '../../shared/db-errors';
@@ -163,6 +165,8 @@ export class ReservationService {
   constructor(
     private readonly db: DataSource,
     private readonly ttlMs: number,
+    /** A batch stuck longer than this is given up: the next one must not wait behind it forever. */
+    private readonly batchTimeoutMs = 30_000,
   ) {}
 
   /**
@@ -271,11 +275,21 @@ export class ReservationService {
     return settledFrom(hold, rows);
   }
 
-  /** Runs `items` through the batch function; returns each item's rows, in item order. */
+  /**
+   * Runs `items` through the batch function; returns each item's rows, in item order. A named
+   * statement on TypeORM's own pg pool: each connection parses and plans it once, not per batch.
+   * One batch runs at a time, so a stuck one would hold up every call: past `batchTimeoutMs` it
+   * fails ("Query read timeout", a connection failure: settles retry, and find what committed)
+   * and pg drops its connection.
+   */
   private async runBatch(items: LedgerItem[]): Promise<BatchRow[][]> {
-    const rows: BatchRow[] = await this.db.query(`SELECT * FROM tollgate_ledger_batch($1::jsonb)`, [
-      JSON.stringify(items),
-    ]);
+    const pool = (this.db.driver as PostgresDriver).master as Pool;
+    const { rows } = await pool.query<BatchRow>({
+      name: 'tollgate_ledger_batch',
+      text: 'SELECT * FROM tollgate_ledger_batch($1::jsonb)',
+      values: [JSON.stringify(items)],
+      query_timeout: this.batchTimeoutMs, // read by pg's client, missing from @types/pg's QueryConfig
+    } as QueryConfig);
     const byItem = items.map((): BatchRow[] => []);
     for (const row of rows) byItem[row.item].push(row);
     return byItem;
