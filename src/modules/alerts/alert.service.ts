@@ -135,10 +135,44 @@ export class AlertService {
     const { budget, spent } = counter;
     const reached = (mark: Pico) =>
       spent > 0n && spent >= mark && (added === undefined || spent - added < mark);
-    const period = budget.periodStart.toISOString();
     const limit = budget.limit;
-    const utilization = ratio(spent, limit);
     const projection = project(spent, { start: budget.periodStart, end: budget.periodEnd }, now);
+    type Due = Pick<NewAlert, 'type' | 'severity' | 'threshold'> & { key: string; message: () => string };
+    const due: Due[] = [];
+    for (const threshold of budget.thresholds) {
+      if (!reached(fractionOf(limit, threshold))) continue;
+      due.push({
+        type: 'BUDGET_THRESHOLD',
+        severity: severityOf(threshold),
+        threshold,
+        key: `BUDGET_THRESHOLD:${threshold}`,
+        message: () =>
+          `${budget.period} budget reached ${Math.round(threshold * 100)}% ($${formatUsd(spent)} of $${formatUsd(limit)})`,
+      });
+    }
+    if (reached(limit)) {
+      const type = budget.period === 'DAILY' ? 'DAILY_BUDGET_EXCEEDED' : 'MONTHLY_BUDGET_EXCEEDED';
+      due.push({
+        type,
+        severity: 'CRITICAL',
+        threshold: 1,
+        key: type,
+        message: () => `${budget.period} budget exhausted ($${formatUsd(spent)} of $${formatUsd(limit)})`,
+      });
+    }
+    if (projection.projected > limit) {
+      due.push({
+        type: 'PROJECTED_OVERRUN',
+        severity: 'WARNING',
+        threshold: null,
+        key: 'PROJECTED_OVERRUN',
+        message: () =>
+          `${budget.period} spend projected at $${formatUsd(projection.projected)} against a limit of $${formatUsd(limit)}`,
+      });
+    }
+    // Most settles cross nothing: the snapshot (money formatted as text) is built only for an alert.
+    if (due.length === 0) return [];
+    const utilization = ratio(spent, limit);
     const snapshot: AlertSnapshot = {
       spent: formatUsd(spent),
       reserved: formatUsd(counter.reserved),
@@ -150,43 +184,16 @@ export class AlertService {
       completionTokens: counter.completionTokens,
       requests: counter.requests,
     };
-    const base = { budgetId: budget.id, periodStart: budget.periodStart, utilization, snapshot };
-    const alerts: NewAlert[] = [];
-    for (const threshold of budget.thresholds) {
-      const mark = fractionOf(limit, threshold);
-      if (reached(mark)) {
-        alerts.push({
-          ...base,
-          type: 'BUDGET_THRESHOLD',
-          severity: severityOf(threshold),
-          threshold,
-          dedupeKey: `${budget.id}:${period}:BUDGET_THRESHOLD:${threshold}`,
-          message: `${budget.period} budget reached ${Math.round(threshold * 100)}% ($${formatUsd(spent)} of $${formatUsd(limit)})`,
-        });
-      }
-    }
-    if (reached(limit)) {
-      const type = budget.period === 'DAILY' ? 'DAILY_BUDGET_EXCEEDED' : 'MONTHLY_BUDGET_EXCEEDED';
-      alerts.push({
-        ...base,
-        type,
-        severity: 'CRITICAL',
-        threshold: 1,
-        dedupeKey: `${budget.id}:${period}:${type}`,
-        message: `${budget.period} budget exhausted ($${formatUsd(spent)} of $${formatUsd(limit)})`,
-      });
-    }
-    if (projection.projected > limit) {
-      alerts.push({
-        ...base,
-        type: 'PROJECTED_OVERRUN',
-        severity: 'WARNING',
-        threshold: null,
-        dedupeKey: `${budget.id}:${period}:PROJECTED_OVERRUN`,
-        message: `${budget.period} spend projected at $${formatUsd(projection.projected)} against a limit of $${formatUsd(limit)}`,
-      });
-    }
-    return alerts;
+    const period = budget.periodStart.toISOString();
+    return due.map(({ key, message, ...alert }) => ({
+      ...alert,
+      budgetId: budget.id,
+      periodStart: budget.periodStart,
+      utilization,
+      snapshot,
+      dedupeKey: `${budget.id}:${period}:${key}`,
+      message: message(),
+    }));
   }
 
   private async insert(em: EntityManager, projectId: string, a: NewAlert): Promise<Alert | null> {
