@@ -166,7 +166,7 @@ export class ReservationService {
     private readonly db: DataSource,
     private readonly ttlMs: number,
     /** A batch stuck longer than this is given up: the next one must not wait behind it forever. */
-    private readonly batchTimeoutMs = 30_000,
+    private readonly batchTimeoutMs: number,
   ) {}
 
   /**
