@@ -34,6 +34,8 @@ import { RedisRateStore } from './modules/limits/redis-rate.store';
 import { UpstreamLimiter } from './modules/limits/upstream-limiter';
 import { openAiRouter } from './modules/openai/openai.router';
 import { AuthThrottle } from './server/auth-throttle';
+import { clientAddressOf } from './server/client-address';
+import { LiveSockets } from './server/live-sockets';
 import { AuthService } from './modules/projects/auth.service';
 import { ProjectResolver } from './modules/projects/project.resolver';
 import { ProjectService } from './modules/projects/project.service';
@@ -76,18 +78,34 @@ function buildServices(
   rates: RateStore,
 ) {
   const auth = new AuthService(db, config.operatorKey);
-  const projects = new ProjectService(db, auth);
-  const catalog = new CatalogService(db, secrets);
+  const projects = new ProjectService(db, auth, bus);
+  const catalog = new CatalogService(db, secrets, {
+    envKeys: config.upstreamEnvKeys,
+    egress: config.upstreamEgress,
+  });
   const budgets = new BudgetService(db);
   const reservations = new ReservationService(db, config.reservationTtlMs, config.ledgerTimeoutMs);
   const usage = new UsageService(db);
-  const webhooks = new WebhookService(db, secrets);
-  const worker = new WebhookWorker(db, webhooks, log, config.webhookPollMs, config.webhookBackoffMs);
+  const webhooks = new WebhookService(db, secrets, config.webhookEgress);
+  const worker = new WebhookWorker(
+    db,
+    webhooks,
+    log,
+    config.webhookPollMs,
+    config.webhookBackoffMs,
+    config.webhookEgress,
+  );
   const alerts = new AlertService(db, webhooks);
   const metrics = new MetricsPublisher(bus, config.metricsCoalesceMs, log);
   const upstreamLimiter = new UpstreamLimiter(config.upstreamLimits);
   const breakers = new BreakerRegistry(config.breaker, circuitAlerts({ alerts, bus, webhooks: worker, log }));
-  const upstream = new UpstreamClient(catalog, upstreamLimiter, breakers, config.retry);
+  const upstream = new UpstreamClient(
+    catalog,
+    upstreamLimiter,
+    breakers,
+    config.upstreamEgress,
+    config.retry,
+  );
   const limiter = new GatewayLimiter(rates, config.projectLimits, log);
   const limiterStats = new LimiterStatsService(db, catalog, upstreamLimiter, breakers, limiter);
   const routingReports = new RoutingReportService(db, catalog);
@@ -163,9 +181,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   );
   let accepting = true;
   const throttle = new AuthThrottle(log);
+  const clientAddress = clientAddressOf(config.trustedProxies);
+  const sockets = new LiveSockets();
+  const stopWatchingSockets = sockets.watch(services.auth, bus, log);
   const openAi = openAiRouter({
     auth: services.auth,
     throttle,
+    clientAddress,
+    maxBodyBytes: config.maxBodyBytes,
     completions: services.completions,
     catalog: services.catalog,
     log,
@@ -177,6 +200,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     schema,
     auth: services.auth,
     throttle,
+    sockets,
+    clientAddress,
     completions: services.completions,
     openAi,
     isReady: () => accepting,
@@ -220,6 +245,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         };
         accepting = false;
         clearInterval(sweeper);
+        stopWatchingSockets();
         await step('http', () => http.close());
         await step('in-flight completions', () => services.completions.idle());
         services.metrics.flush();

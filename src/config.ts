@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { EgressPolicy, parseNetwork } from './shared/egress';
+import { EnvAllowlist } from './shared/env-allowlist';
 import type { BreakerPolicy } from './modules/limits/circuit-breaker';
 import type { ProjectLimits } from './modules/limits/gateway-limiter';
 import type { RetryPolicy } from './modules/limits/retry';
@@ -19,6 +21,16 @@ export interface Config {
   /** 32-byte key (hex or base64) that encrypts upstream keys at rest. */
   secretKey: string | undefined;
   corsOrigins: string[];
+  /** Addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (TOLLGATE_TRUSTED_PROXIES). */
+  trustedProxies: string[];
+  /** Whether the schema answers introspection, on HTTP and WebSocket alike. */
+  introspection: boolean;
+  /** Environment variables a provider's `env:NAME` key may name (TOLLGATE_UPSTREAM_ENV_KEYS). */
+  upstreamEnvKeys: EnvAllowlist;
+  /** Where webhook deliveries may connect (TOLLGATE_WEBHOOK_ALLOWED_NETWORKS opens private ranges). */
+  webhookEgress: EgressPolicy;
+  /** Where provider base URLs may point (TOLLGATE_UPSTREAM_ALLOWED_NETWORKS opens private ranges). */
+  upstreamEgress: EgressPolicy;
   logLevel: string;
   redisUrl: string | undefined;
   /** Seed the demo project, simulated provider and reference models on an empty database. */
@@ -62,10 +74,19 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: int(env, 'TOLLGATE_DB_POOL_SIZE', 10, 1, 200),
     operatorKey: nonEmpty(env.TOLLGATE_OPERATOR_KEY),
     secretKey: nonEmpty(env.TOLLGATE_SECRET_KEY),
-    corsOrigins: (env.TOLLGATE_CORS_ORIGINS ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    corsOrigins: list(env.TOLLGATE_CORS_ORIGINS),
+    trustedProxies: parsed(env, 'TOLLGATE_TRUSTED_PROXIES', [], (raw) =>
+      list(raw).map((entry) => parseNetwork(entry).join('/')),
+    ),
+    introspection: bool(env, 'TOLLGATE_INTROSPECTION', env.NODE_ENV !== 'production'),
+    upstreamEnvKeys: parsed(
+      env,
+      'TOLLGATE_UPSTREAM_ENV_KEYS',
+      new EnvAllowlist([]),
+      (raw) => new EnvAllowlist(list(raw)),
+    ),
+    webhookEgress: egress(env, 'TOLLGATE_WEBHOOK_ALLOWED_NETWORKS'),
+    upstreamEgress: egress(env, 'TOLLGATE_UPSTREAM_ALLOWED_NETWORKS'),
     logLevel: env.LOG_LEVEL ?? 'info',
     redisUrl: nonEmpty(env.REDIS_URL),
     seedDemo: bool(env, 'TOLLGATE_SEED_DEMO', databaseUrl === undefined),
@@ -115,6 +136,17 @@ function parsed<T>(env: Env, name: string, fallback: T, parse: (raw: string) => 
   } catch (error) {
     throw new ConfigError(`${name}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+function list(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function egress(env: Env, name: string): EgressPolicy {
+  return parsed(env, name, new EgressPolicy([], name), (raw) => new EgressPolicy(list(raw), name));
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

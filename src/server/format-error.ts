@@ -2,7 +2,8 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { QueryFailedError } from 'typeorm';
-import { DomainError, type ErrorCode } from '../shared/errors';
+import { isConnectionFailure } from '../shared/db-errors';
+import { DomainError, ServiceUnavailableError, type ErrorCode } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 
 /** Codes a client may see; anything else becomes INTERNAL_SERVER_ERROR. */
@@ -15,6 +16,8 @@ const PUBLIC_CODES = new Set<string>([
   'RATE_LIMITED',
   'UPSTREAM_UNAVAILABLE',
   'UPSTREAM_ERROR',
+  'IDEMPOTENCY_KEY_REUSED',
+  'SERVICE_UNAVAILABLE',
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_REQUEST',
@@ -36,7 +39,8 @@ const PG_BAD_INPUT = new Set(['22P02', '22007', '22008', '22003', '22021', '22P0
  */
 export function createFormatError(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
+    const unwrapped = innerError(error);
+    const original = isConnectionFailure(unwrapped) ? unavailable(log, unwrapped) : unwrapped;
     if (original instanceof DomainError) {
       return {
         message: original.message,
@@ -80,13 +84,31 @@ function pgCode(error: QueryFailedError): string {
   return driver?.code ?? '';
 }
 
-/** The same mapping for errors outside GraphQL execution (subscriptions' setup, REST). */
-export function publicError(error: unknown): {
-  message: string;
-  code: ErrorCode;
-  details: Record<string, unknown>;
-} {
-  if (error instanceof DomainError)
-    return { message: error.message, code: error.code, details: error.details };
-  return { message: 'Internal server error', code: 'INTERNAL_SERVER_ERROR', details: {} };
+/**
+ * The error a resolver (or a subscription's source) threw, inside the GraphQLError that carries it.
+ * Apollo's unwrap needs a path; graphql-ws wraps an error thrown while streaming without one.
+ */
+function innerError(error: unknown): unknown {
+  const inner = unwrapResolverError(error);
+  if (inner !== error) return inner;
+  const original = error instanceof GraphQLError ? error.originalError : undefined;
+  return original instanceof DomainError || isConnectionFailure(original) ? original : error;
+}
+
+/** A lost database is the operator's to hear about, and the client's to retry. */
+function unavailable(log: Logger, error: unknown): ServiceUnavailableError {
+  log.error({ err: error }, 'database unavailable');
+  return new ServiceUnavailableError();
+}
+
+/**
+ * The same mapping for errors outside GraphQL execution (the REST doors): a domain error as it
+ * is, a lost database as SERVICE_UNAVAILABLE, anything else logged and turned into a bare
+ * INTERNAL_SERVER_ERROR.
+ */
+export function publicError(log: Logger, error: unknown): DomainError {
+  if (error instanceof DomainError) return error;
+  if (isConnectionFailure(error)) return unavailable(log, error);
+  log.error({ err: error }, 'internal error');
+  return new DomainError('INTERNAL_SERVER_ERROR', 'Internal server error');
 }

@@ -8,7 +8,15 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { specifiedRules, validate, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { DataSource } from 'typeorm';
@@ -18,10 +26,17 @@ import type { AuthService, Principal } from '../modules/projects/auth.service';
 import { UnauthenticatedError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { AuthThrottle } from './auth-throttle';
+import { REVOKED_CLOSE_CODE, type LiveSockets } from './live-sockets';
 import { createLoaders, type Context } from './context';
 import { createFormatError } from './format-error';
 import { metricsHandler } from './metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
+
+/** What a graphql-ws connection remembers: who opened it, and the header to check again per operation. */
+type WsExtra = {
+  principal?: Principal;
+  header?: string;
+};
 
 export interface HttpServer {
   server: http.Server;
@@ -37,6 +52,10 @@ export interface HttpDeps {
   auth: AuthService;
   /** Shared with the REST door. */
   throttle: AuthThrottle;
+  /** Open WebSockets by key, closed when their key is revoked. */
+  sockets: LiveSockets;
+  /** The caller's address (X-Forwarded-For only from a trusted proxy). */
+  clientAddress: (req: http.IncomingMessage) => string;
   completions: CompletionService;
   /** The OpenAI-compatible REST front door, mounted at /v1. */
   openAi: Router;
@@ -48,6 +67,14 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const { config, log, db, schema, auth } = deps;
   const app = express();
   const server = http.createServer(app);
+
+  const clientAddress = deps.clientAddress;
+  const formatError = createFormatError(log);
+  const rules = [
+    ...specifiedRules,
+    queryLimits(),
+    ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
+  ];
 
   const authenticate = async (
     header: string | undefined,
@@ -63,18 +90,16 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   };
 
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
-  const wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+  const wsCleanup = useServer<Record<string, unknown>, WsExtra>(
     {
-      schema,
-      validate: (schema, document) => validate(schema, document, [...specifiedRules, queryLimits()]),
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const raw =
           params.authorization ??
           params.Authorization ??
           (params.apiKey ? `Bearer ${String(params.apiKey)}` : undefined);
-        const source = ctx.extra.request.socket.remoteAddress ?? 'unknown';
-        const result = await authenticate(typeof raw === 'string' ? raw : undefined, source);
+        const header = typeof raw === 'string' ? raw : undefined;
+        const result = await authenticate(header, clientAddress(ctx.extra.request));
         if (!result.principal) {
           ctx.extra.socket.close(4401, 'Unauthorized');
           return false;
@@ -83,22 +108,67 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
           ctx.extra.socket.close(4403, 'Forbidden: subscribe with a project key');
           return false;
         }
-        (ctx.extra as { principal?: Principal }).principal = result.principal;
+        ctx.extra.principal = result.principal;
+        ctx.extra.header = header;
+        deps.sockets.track(result.principal.keyId, ctx.extra.socket);
         return true;
       },
-      context: (ctx): Context => ({
-        principal: ctx.extra.principal,
-        loaders: createLoaders(db),
-        completions: deps.completions,
-      }),
+      // Every operation on the socket checks the key again (cached for at most a second), so a
+      // key revoked after the socket opened can neither subscribe nor run a mutation through it.
+      // Parsing and validation are the HTTP door's: the same limits and the same introspection rule.
+      onSubscribe: async (ctx, _id, payload) => {
+        try {
+          ctx.extra.principal = await auth.authenticateHeader(ctx.extra.header);
+        } catch (error) {
+          if (!(error instanceof UnauthenticatedError)) throw error;
+          ctx.extra.socket.close(REVOKED_CLOSE_CODE, 'Forbidden: the API key was revoked');
+          return [new GraphQLError(error.message, { extensions: { code: error.code } })];
+        }
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: MAX_PARSE_TOKENS });
+        } catch (error) {
+          if (!(error instanceof GraphQLError)) throw error;
+          return [new GraphQLError(error.message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        }
+        const invalid = validate(schema, document, rules);
+        if (invalid.length > 0) {
+          return invalid.map(
+            (e) =>
+              new GraphQLError(e.message, {
+                nodes: e.nodes,
+                extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+              }),
+          );
+        }
+        const context: Context = {
+          principal: ctx.extra.principal,
+          loaders: createLoaders(db),
+          completions: deps.completions,
+        };
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: context,
+        };
+      },
+      // Errors leave the socket exactly as they leave over HTTP: one formatError for both.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors
+          ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) }
+          : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
     },
     wsServer,
   );
 
   const apollo = new ApolloServer<Context>({
     schema,
-    formatError: createFormatError(log),
+    formatError,
     includeStacktraceInErrorResponses: false,
+    introspection: config.introspection,
     // main.ts owns SIGTERM/SIGINT: a second handler here would race it and never let stop() finish
     stopOnTerminationSignals: false,
     validationRules: [queryLimits()],
@@ -137,7 +207,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     }
   });
   app.get('/metrics', metricsHandler);
-  app.use('/v1', express.json({ limit: config.maxBodyBytes }), deps.openAi);
+  app.use('/v1', deps.openAi);
   if (config.corsOrigins.length > 0) {
     // Without allowed origins there is nothing to add: cors({ origin: false }) only calls next().
     app.use(
@@ -163,7 +233,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
         res.on('close', () => {
           if (!res.writableFinished) controller.abort(new Error('client went away'));
         });
-        const caller = await authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown');
+        const caller = await authenticate(req.headers.authorization, clientAddress(req));
         return { ...caller, loaders: createLoaders(db), signal: controller.signal };
       },
     }),

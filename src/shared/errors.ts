@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_ERROR'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
 export type ErrorDetails = Record<string, string | number | boolean | null | string[]>;
@@ -65,5 +67,21 @@ export class UpstreamError extends DomainError {
 export class RateLimitedError extends DomainError {
   constructor(message: string, retryAfterMs: number, details: ErrorDetails = {}) {
     super('RATE_LIMITED', message, { ...details, retryAfterMs: Math.max(0, Math.ceil(retryAfterMs)) });
+  }
+}
+
+/** The same idempotency key came back with a different request: refused, never served as the first one. */
+export class IdempotencyKeyReusedError extends DomainError {
+  constructor(message = 'This requestId (Idempotency-Key) was used with a different request body') {
+    super('IDEMPOTENCY_KEY_REUSED', message);
+  }
+}
+
+/** The database (or another part Tollgate needs) is unreachable: retry shortly. */
+export class ServiceUnavailableError extends DomainError {
+  constructor(
+    message = 'The service is temporarily unavailable (its database did not answer); retry shortly',
+  ) {
+    super('SERVICE_UNAVAILABLE', message, { retryAfterMs: 1000 });
   }
 }

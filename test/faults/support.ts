@@ -43,6 +43,9 @@ export class ChildServer {
         TOLLGATE_OPERATOR_KEY: OPERATOR_KEY,
         TOLLGATE_SECRET_KEY: this.secret,
         TOLLGATE_SEED_DEMO: 'false',
+        // the fake upstreams and webhook receivers of the tests listen on loopback: the operator's opt-in
+        TOLLGATE_UPSTREAM_ALLOWED_NETWORKS: '127.0.0.1/32',
+        TOLLGATE_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.1/32',
         LOG_LEVEL: 'info',
         ...this.env,
       },

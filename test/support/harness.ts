@@ -48,6 +48,9 @@ export class TestServer {
       TOLLGATE_OPERATOR_KEY: OPERATOR_KEY,
       TOLLGATE_SECRET_KEY: crypto.randomBytes(32).toString('hex'),
       TOLLGATE_SEED_DEMO: 'false',
+      // the fake upstreams and webhook receivers of the tests listen on loopback: the operator's opt-in
+      TOLLGATE_UPSTREAM_ALLOWED_NETWORKS: '127.0.0.1/32',
+      TOLLGATE_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.1/32',
       TOLLGATE_METRICS_COALESCE_MS: '20',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
       ...(database.url ? { DATABASE_URL: database.url } : {}),
@@ -105,6 +108,8 @@ export class TestServer {
       connectionParams: key ? { authorization: `Bearer ${key}` } : {},
       retryAttempts: 0,
       lazy: false,
+      // a close is reported through `on.closed`; the client's default would print the CloseEvent
+      onNonLazyError: () => undefined,
       on: { closed: (event) => onClose?.((event as { code: number }).code) },
     });
     this.defer(() => client.dispose());

@@ -31,3 +31,24 @@ describe('AuthThrottle', () => {
     expect(await throttle.check('b', () => Promise.resolve('ok'))).toBe('ok');
   });
 });
+
+describe('AuthThrottle under a flood of sources', () => {
+  it('keeps a busy source throttled while 150,000 other sources fail once each', () => {
+    const throttle = new AuthThrottle(createLogger('silent'));
+    const t0 = 1_000_000;
+    for (let i = 0; i < 12; i++) throttle.failed('attacker', t0);
+    for (let i = 0; i < 150_000; i++) {
+      throttle.failed(`flood-${i}`, t0);
+      if (i % 10_000 === 0) throttle.failed('attacker', t0); // still failing: recently used
+    }
+    expect(throttle.delayFor('attacker', t0)).toBe(5_000);
+  });
+
+  it('does not hold back a valid key from a throttled source', async () => {
+    const throttle = new AuthThrottle(createLogger('silent'));
+    for (let i = 0; i < 20; i++) throttle.failed('shared', Date.now());
+    const started = performance.now();
+    expect(await throttle.check('shared', () => Promise.resolve('valid'))).toBe('valid');
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+});

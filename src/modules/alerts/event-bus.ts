@@ -4,13 +4,19 @@ import { createPubSub } from '@graphql-yoga/subscription';
 export interface BusEvents {
   budgetMetrics: { projectId: string; at: string };
   alert: { projectId: string; alertId: string };
+  /** An API key was revoked: every instance closes its sockets and forgets it. */
+  keyRevoked: { projectId: string; keyId: string };
 }
 export type BusTopic = keyof BusEvents;
-export const BUS_TOPICS: readonly BusTopic[] = ['budgetMetrics', 'alert'];
+export const BUS_TOPICS: readonly BusTopic[] = ['budgetMetrics', 'alert', 'keyRevoked'];
+
+/** Subscribe with this instead of a project id to hear a topic's events of every project (server-side only). */
+export const ALL_PROJECTS = '*';
 
 /** Live events, scoped by project, delivered to subscribers on every instance. */
 export interface EventBus {
   publish<T extends BusTopic>(topic: T, event: BusEvents[T]): void;
+  /** A project's events of `topic`, or every project's with ALL_PROJECTS. */
   subscribe<T extends BusTopic>(topic: T, projectId: string): AsyncIterable<BusEvents[T]>;
   close(): Promise<void>;
 }
@@ -23,6 +29,7 @@ export class LocalEventBus implements EventBus {
 
   publish<T extends BusTopic>(topic: T, event: BusEvents[T]): void {
     this.pubsub.publish(`${topic}:${event.projectId}`, event);
+    this.pubsub.publish(`${topic}:${ALL_PROJECTS}`, event);
   }
 
   subscribe<T extends BusTopic>(topic: T, projectId: string): AsyncIterable<BusEvents[T]> {

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
+import type { EgressPolicy } from '../../shared/egress';
 import type { SecretBox } from '../../shared/secret-box';
 import type { Alert } from './alert.entity';
 import { WebhookDelivery } from './webhook-delivery.entity';
@@ -69,6 +70,8 @@ export class WebhookService {
   constructor(
     private readonly db: DataSource,
     private readonly secrets: SecretBox,
+    /** Where deliveries may go: checked here on address literals, and by the worker on every connection. */
+    private readonly egress: EgressPolicy,
   ) {}
 
   async add(
@@ -86,6 +89,8 @@ export class WebhookService {
     if (!['http:', 'https:'].includes(parsed.protocol) || clean.length > 2000) {
       throw new BadInputError('url must be an http(s) URL', 'url');
     }
+    const refused = this.egress.refusesUrl(parsed);
+    if (refused) throw new BadInputError(`url: ${refused}`, 'url');
     const secret = `whsec_${crypto.randomBytes(24).toString('base64url')}`;
     const repo = this.db.getRepository(WebhookEndpoint);
     const endpoint = await repo.save(

@@ -1,4 +1,5 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { EgressRefusedError, type EgressPolicy } from '../../shared/egress';
 import { In, type DataSource } from 'typeorm';
 import type { Logger } from '../../shared/logger';
 import { WebhookEndpoint } from './webhook-endpoint.entity';
@@ -27,6 +28,8 @@ export class WebhookWorker {
   private stopped = false;
   /** Aborted by stop(): a receiver that never answers must not hold up a shutdown. */
   private abort = new AbortController();
+  /** Every delivery connects through the operator's egress policy (checked on the resolved address). */
+  private readonly dispatcher: Dispatcher;
 
   constructor(
     private readonly db: DataSource,
@@ -34,7 +37,10 @@ export class WebhookWorker {
     private readonly log: Logger,
     private readonly pollMs: number,
     private readonly backoffMs: number,
-  ) {}
+    egress: EgressPolicy,
+  ) {
+    this.dispatcher = egress.dispatcher({ keepAliveTimeout: 10_000, connections: 16 });
+  }
 
   start(): void {
     this.stopped = false;
@@ -91,6 +97,8 @@ export class WebhookWorker {
     const timestamp = Math.floor(Date.now() / 1000).toString();
     let status: number | null = null;
     let error: string | null = null;
+    /** The real reason, for the operator's log only. */
+    let cause: string | undefined;
     try {
       const response = await request(endpoint.url, {
         method: 'POST',
@@ -102,6 +110,7 @@ export class WebhookWorker {
           'x-tollgate-delivery': row.id,
         },
         body,
+        dispatcher: this.dispatcher,
         headersTimeout: TIMEOUT_MS,
         bodyTimeout: TIMEOUT_MS,
         signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), this.abort.signal]),
@@ -116,7 +125,8 @@ export class WebhookWorker {
         await this.db.query(`UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1`, [row.id]);
         return;
       }
-      error = e instanceof Error ? e.message : String(e);
+      error = deliveryError(e);
+      cause = e instanceof Error ? e.message : String(e);
     }
     if (error === null) {
       await this.db.query(
@@ -134,6 +144,19 @@ export class WebhookWorker {
         WHERE id = $1`,
       [row.id, attempts, status, error.slice(0, 1000), backoffSeconds],
     );
-    this.log.info({ delivery: row.id, attempts, error }, 'webhook delivery failed; will retry');
+    this.log.info({ delivery: row.id, attempts, error, cause }, 'webhook delivery failed; will retry');
   }
+}
+
+/**
+ * What a delivery's `lastError` says when no HTTP answer came: the same words whether the port was
+ * closed, filtered, reset or slow, so the log cannot be used to map a network; only the operator's
+ * own refusal is named as such.
+ */
+function deliveryError(error: unknown): string {
+  const cause = error instanceof Error ? ((error as { cause?: unknown }).cause ?? error) : error;
+  if (error instanceof EgressRefusedError || cause instanceof EgressRefusedError) {
+    return 'refused: the address is not one the operator allows webhooks to reach';
+  }
+  return 'no HTTP response from the receiver (connection failed or timed out)';
 }

@@ -73,8 +73,10 @@ export class CompletionService {
     request: CompletionRequest,
     onDelta: (text: string) => void,
     signal?: AbortSignal,
+    /** The id to record the call under when the request carries no requestId (a door that must name it first). */
+    callId?: string,
   ): Promise<CompletionResult> {
-    return measured(() => this.streamed(who, request, onDelta, signal));
+    return measured(() => this.streamed(who, request, onDelta, signal, callId));
   }
 
   private async streamed(
@@ -82,6 +84,7 @@ export class CompletionService {
     request: CompletionRequest,
     onDelta: (text: string) => void,
     signal?: AbortSignal,
+    callId?: string,
   ): Promise<CompletionResult> {
     const req = validateRequest(request, this.d.config);
     const cut = new AbortController();
@@ -100,7 +103,7 @@ export class CompletionService {
     };
     const both = signal ? AbortSignal.any([signal, cut.signal]) : cut.signal;
     const result = await this.once(who, req, () =>
-      this.run(who, req, req.requestId ?? crypto.randomUUID(), both, sink),
+      this.run(who, req, req.requestId ?? callId ?? crypto.randomUUID(), both, sink),
     );
     if (result.replayed) onDelta(result.content);
     return result;
@@ -209,15 +212,16 @@ export class CompletionService {
       let call: CallResult;
       try {
         if (!provider) throw new Error(`model ${attempt.model.name} has no provider`);
-        call = await this.d.upstream.call(
+        call = await this.d.upstream.call({
           provider,
-          attempt.model,
-          req.messages,
-          req.maxTokens,
-          req.temperature,
+          model: attempt.model,
+          messages: req.messages,
+          maxTokens: req.maxTokens,
+          temperature: req.temperature,
           signal,
-          sink?.onDelta,
-        );
+          onDelta: sink?.onDelta,
+          fallbackOnTimeout: !attempt.downgraded && this.nextUsable(catalog, plan.chain, index + 1) >= 0,
+        });
         if (call.reply.usage && !checkUsage(call.reply.usage)) {
           const refused = new UpstreamError('Upstream reported inconsistent token usage', {
             provider: provider.name,
@@ -301,7 +305,7 @@ export class CompletionService {
     } catch (error) {
       if (!(error instanceof BudgetExceededError) || error.shortfall.policy !== 'DOWNGRADE') throw error;
       const cheaper = [...catalog.models.values()]
-        .filter((m) => m.enabled && m !== model)
+        .filter((m) => m.enabled && m !== model && this.d.router.isUsable(catalog, m))
         .map((m) => ({ m, cost: worstCase(m, promptTokens, maxTokens) }))
         .filter((c) => c.cost < estimate)
         .sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));

@@ -36,10 +36,15 @@ export interface CircuitView {
   retryAt: Date | null;
 }
 
+/** What `tryPass` granted: an ordinary call through a closed circuit, or the half-open probe. */
+export type Pass = 'CALL' | 'PROBE';
+
 /**
  * One upstream model's breaker. CLOSED counts consecutive failures and opens at the threshold;
  * OPEN refuses everything until `openMs` has passed, then (HALF_OPEN) lets exactly one probe
  * through: its success closes the circuit, its failure opens it again for another `openMs`.
+ * Only the probe decides a half-open or open circuit: a call that passed before the circuit
+ * opened and ends while it is open says nothing about the model now, success or failure.
  */
 export class CircuitBreaker {
   private state: CircuitState = 'CLOSED';
@@ -61,29 +66,29 @@ export class CircuitBreaker {
     return state === 'CLOSED' || (state === 'HALF_OPEN' && !this.probing);
   }
 
-  /** Claims the right to call: always when closed, only the single probe when half-open. */
-  tryPass(now = Date.now()): boolean {
+  /** Claims the right to call: always when closed, only the single probe when half-open; null when refused. */
+  tryPass(now = Date.now()): Pass | null {
     const state = this.stateAt(now);
-    if (state === 'CLOSED') return true;
-    if (state === 'OPEN' || this.probing) return false;
+    if (state === 'CLOSED') return 'CALL';
+    if (state === 'OPEN' || this.probing) return null;
     this.state = 'HALF_OPEN';
     this.probing = true;
-    return true;
+    return 'PROBE';
   }
 
-  onSuccess(): void {
-    this.state = 'CLOSED';
-    this.failures = 0;
-    this.probing = false;
+  onSuccess(pass: Pass): void {
+    if (pass === 'PROBE' || this.state === 'CLOSED') {
+      this.state = 'CLOSED';
+      this.failures = 0;
+      this.probing = false;
+    }
   }
 
   /** Records a failure; returns true when this failure opened the circuit. */
-  onFailure(now = Date.now()): boolean {
+  onFailure(pass: Pass, now = Date.now()): boolean {
+    if (pass === 'CALL' && this.state !== 'CLOSED') return false; // late news from before the opening
     this.failures++;
-    if (
-      this.state === 'HALF_OPEN' ||
-      (this.state === 'CLOSED' && this.failures >= this.policy.failureThreshold)
-    ) {
+    if (pass === 'PROBE' || this.failures >= this.policy.failureThreshold) {
       this.state = 'OPEN';
       this.openedAt = now;
       this.probing = false;
@@ -92,9 +97,9 @@ export class CircuitBreaker {
     return false;
   }
 
-  /** A passed call ended with no verdict on the model (e.g. its key was refused): frees the probe. */
-  onNeutral(): void {
-    this.probing = false;
+  /** A passed call ended with no verdict on the model (its key was refused, a 429): frees the probe. */
+  onNeutral(pass: Pass): void {
+    if (pass === 'PROBE') this.probing = false;
   }
 
   view(now = Date.now()): Omit<CircuitView, 'providerId' | 'model'> {
@@ -139,9 +144,9 @@ export class BreakerRegistry {
   }
 
   /** Records a failure and announces an opening. */
-  fail(provider: BreakerOwner, model: string, now = Date.now()): void {
+  fail(provider: BreakerOwner, model: string, pass: Pass, now = Date.now()): void {
     const breaker = this.get(provider.id, model);
-    if (!breaker.onFailure(now)) return;
+    if (!breaker.onFailure(pass, now)) return;
     const view = breaker.view(now);
     this.onOpen({
       projectId: provider.projectId,

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
-import { Router, type Request, type Response } from 'express';
+import type { IncomingMessage } from 'node:http';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AuthThrottle } from '../../server/auth-throttle';
 import { publicError } from '../../server/format-error';
-import { BadInputError, ForbiddenError } from '../../shared/errors';
+import { BadInputError, ForbiddenError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { formatUsd } from '../../shared/money';
 import type { CompletionService } from '../completions/completion.service';
@@ -37,6 +38,9 @@ export interface OpenAiDeps {
   completions: CompletionService;
   catalog: CatalogService;
   log: Logger;
+  /** The caller's address (X-Forwarded-For only from a trusted proxy), for the throttle. */
+  clientAddress: (req: IncomingMessage) => string;
+  maxBodyBytes: number;
 }
 
 /**
@@ -45,23 +49,35 @@ export interface OpenAiDeps {
  */
 export function openAiRouter(deps: OpenAiDeps): Router {
   const router = Router();
+  router.use(express.json({ limit: deps.maxBodyBytes }));
+
+  const listModels = async (req: Request) => {
+    const who = await authenticate(deps, req);
+    const { models, providers } = await deps.catalog.catalog(who.projectId);
+    const data = [...models.values()]
+      .filter((m) => m.enabled)
+      .map((m) => ({
+        id: m.name,
+        object: 'model',
+        created: Math.floor(m.createdAt.getTime() / 1000),
+        owned_by: providers.get(m.providerId)?.name ?? 'tollgate',
+      }));
+    return [{ id: 'auto', object: 'model', created: 0, owned_by: 'tollgate' }, ...data];
+  };
 
   router.get('/models', async (req, res) => {
     try {
-      const who = await authenticate(deps, req);
-      const { models, providers } = await deps.catalog.catalog(who.projectId);
-      const data = [...models.values()]
-        .filter((m) => m.enabled)
-        .map((m) => ({
-          id: m.name,
-          object: 'model',
-          created: Math.floor(m.createdAt.getTime() / 1000),
-          owned_by: providers.get(m.providerId)?.name ?? 'tollgate',
-        }));
-      res.json({
-        object: 'list',
-        data: [{ id: 'auto', object: 'model', created: 0, owned_by: 'tollgate' }, ...data],
-      });
+      res.json({ object: 'list', data: await listModels(req) });
+    } catch (error) {
+      fail(deps.log, res, error);
+    }
+  });
+
+  router.get('/models/:id', async (req, res) => {
+    try {
+      const model = (await listModels(req)).find((m) => m.id === req.params.id);
+      if (!model) throw new NotFoundError(`Model "${req.params.id}"`);
+      res.json(model);
     } catch (error) {
       fail(deps.log, res, error);
     }
@@ -89,6 +105,34 @@ export function openAiRouter(deps: OpenAiDeps): Router {
     }
   });
 
+  // Body-parser errors (malformed JSON, a body over the limit) and unknown routes answer in
+  // OpenAI's shape too, so the SDKs can show the reason.
+  router.use((_req: Request, res: Response) => {
+    sendOpenAiError(res, new NotFoundError('This endpoint'));
+  });
+  router.use(
+    (
+      error: Error & { status?: number; type?: string },
+      _req: Request,
+      res: Response,
+      _next: NextFunction,
+    ) => {
+      if (error.type === 'entity.too.large') {
+        sendOpenAiError(
+          res,
+          new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`),
+          413,
+        );
+        return;
+      }
+      if (error.status && error.status >= 400 && error.status < 500) {
+        sendOpenAiError(res, new BadInputError('The request body is not valid JSON'));
+        return;
+      }
+      fail(deps.log, res, error);
+    },
+  );
+
   return router;
 }
 
@@ -106,7 +150,10 @@ async function streamCompletion(
   res: Response,
   signal: AbortSignal,
 ): Promise<void> {
-  const id = `chatcmpl-${crypto.randomUUID()}`;
+  // Named before the first byte goes out, so the stream's headers can carry it.
+  const callId = crypto.randomUUID();
+  const requestId = request.requestId ?? callId;
+  const id = `chatcmpl-${callId}`;
   const created = Math.floor(Date.now() / 1000);
   let model = request.model ?? 'auto';
   const send = (payload: unknown) => res.write(`data: ${JSON.stringify(payload)}\n\n`);
@@ -124,6 +171,7 @@ async function streamCompletion(
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
       connection: 'keep-alive',
+      'x-request-id': requestId,
     });
     chunk({ role: 'assistant', content: '' }, null);
   };
@@ -136,8 +184,8 @@ async function streamCompletion(
         chunk({ content: text }, null);
       },
       signal,
+      callId,
     );
-    if (!res.headersSent) res.setHeader('x-request-id', result.requestId);
     model = result.model;
     open();
     chunk({}, result.finishReason);
@@ -162,7 +210,7 @@ async function streamCompletion(
   } catch (error) {
     if (!res.headersSent) throw error;
     if (!res.writableEnded && !signal.aborted) {
-      const { code, message } = publicError(error);
+      const { code, message } = publicError(deps.log, error);
       send({ error: { message, type: code.toLowerCase(), code: code.toLowerCase(), param: null } });
       res.end();
     }
@@ -171,16 +219,15 @@ async function streamCompletion(
 
 async function authenticate(deps: OpenAiDeps, req: Request): Promise<KeyPrincipal> {
   const header = req.header('authorization');
-  const who = await deps.throttle.check(req.socket.remoteAddress ?? 'unknown', () =>
-    deps.auth.authenticateHeader(header),
-  );
+  const who = await deps.throttle.check(deps.clientAddress(req), () => deps.auth.authenticateHeader(header));
   if (who.kind !== 'key') throw new ForbiddenError('Use a project key to make calls');
   return who;
 }
 
+/** Answers an error in OpenAI's shape; anything not a domain error is logged (publicError) and hidden. */
 function fail(log: Logger, res: Response, error: unknown): void {
-  if (!(error instanceof Error && 'code' in error)) log.error({ err: error }, 'openai endpoint failed');
-  if (!res.headersSent) sendOpenAiError(res, error);
+  const domain = publicError(log, error);
+  if (!res.headersSent) sendOpenAiError(res, domain);
 }
 
 /** OpenAI's request body to the pipeline's request; text content parts are joined. */

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import { ForbiddenError, UnauthenticatedError } from '../../shared/errors';
 import { ApiKey, type ApiKeyRole } from './api-key.entity';
@@ -18,8 +19,10 @@ export type Principal =
 export type KeyPrincipal = Extract<Principal, { kind: 'key' }>;
 
 const KEY_PATTERN = /^tg_[A-Za-z0-9_-]{20,100}$/;
-const CACHE_TTL_MS = 5_000;
-const NEGATIVE_TTL_MS = 1_000;
+/** How long a key's verdict is reused: a revoke on another instance is seen within this. */
+const CACHE_TTL_MS = 1_000;
+/** Keys remembered at once; the least recently used go first, so a flood of bad keys cannot push out live ones. */
+const CACHE_MAX = 50_000;
 
 export function hashKey(plaintext: string): string {
   // One-shot hashing: about a third of the cost of createHash().update().digest(), on every call.
@@ -32,11 +35,15 @@ export function generateKey(): { plaintext: string; prefix: string; hash: string
 }
 
 /**
- * Resolves a bearer token to a principal. Lookups are by hash and cached for a few seconds
- * (a revoke on this instance evicts at once; other instances see it within the TTL).
+ * Resolves a bearer token to a principal. Lookups are by hash and cached for a second (a revoke
+ * evicts at once on every instance that hears it, and any instance sees it within the TTL).
  */
 export class AuthService {
-  private readonly cache = new Map<string, { principal: KeyPrincipal | null; expires: number }>();
+  private readonly cache = new LRUCache<string, { principal: KeyPrincipal | null }>({
+    max: CACHE_MAX,
+    ttl: CACHE_TTL_MS,
+    ttlAutopurge: false,
+  });
   private readonly operatorHash: Buffer | undefined;
 
   constructor(
@@ -59,25 +66,30 @@ export class AuthService {
       return { kind: 'operator' };
     }
     if (!KEY_PATTERN.test(token)) throw new UnauthenticatedError('Malformed API key');
-    const now = Date.now();
-    const cached = this.cache.get(hash);
-    let principal: KeyPrincipal | null;
-    if (cached && cached.expires > now) {
-      principal = cached.principal;
-    } else {
+    let principal = this.cache.get(hash)?.principal;
+    if (principal === undefined) {
       principal = await this.lookup(hash);
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(hash, { principal, expires: now + (principal ? CACHE_TTL_MS : NEGATIVE_TTL_MS) });
+      this.cache.set(hash, { principal });
     }
     if (!principal) throw new UnauthenticatedError('Unknown or revoked API key');
     return principal;
   }
 
-  /** Drops every cached entry of a key (after a revoke). */
+  /** Drops every cached entry of a key (after a revoke, here or on another instance). */
   evict(keyId: string): void {
-    for (const [hash, entry] of this.cache) {
+    for (const [hash, entry] of this.cache.entries()) {
       if (entry.principal?.keyId === keyId) this.cache.delete(hash);
     }
+  }
+
+  /** Which of these keys have been revoked (one query, however many). */
+  async revokedAmong(keyIds: string[]): Promise<string[]> {
+    if (keyIds.length === 0) return [];
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND revoked_at IS NOT NULL`,
+      [keyIds],
+    );
+    return rows.map((r) => r.id);
   }
 
   private async lookup(hash: string): Promise<KeyPrincipal | null> {

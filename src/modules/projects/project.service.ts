@@ -1,5 +1,6 @@
 import type { DataSource, Repository } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
+import type { EventBus } from '../alerts/event-bus';
 import { ApiKey, type ApiKeyRole } from './api-key.entity';
 import { generateKey, type AuthService } from './auth.service';
 import { Project } from './project.entity';
@@ -19,6 +20,8 @@ export class ProjectService {
   constructor(
     private readonly db: DataSource,
     private readonly auth: AuthService,
+    /** A revoke is announced, so every instance closes the key's sockets and drops it from its cache. */
+    private readonly bus: EventBus,
   ) {}
 
   /** A new project with its first ADMIN key. */
@@ -58,6 +61,7 @@ export class ProjectService {
       await repo.update({ id: key.id }, { revokedAt: key.revokedAt });
     }
     this.auth.evict(key.id);
+    this.bus.publish('keyRevoked', { projectId, keyId: key.id });
     return key;
   }
 

@@ -1,6 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import { formatUsd, isValidPrice, parseUsd, type Pico } from '../../shared/money';
+import type { EgressPolicy } from '../../shared/egress';
+import type { EnvAllowlist } from '../../shared/env-allowlist';
 import type { SecretBox } from '../../shared/secret-box';
 import { checkName } from '../projects/project.service';
 import { Model, TIERS, type Tier } from './model.entity';
@@ -47,6 +49,8 @@ export class CatalogService {
   constructor(
     private readonly db: DataSource,
     private readonly secrets: SecretBox,
+    /** The operator's decisions: which env variables keys may name, where base URLs may point. */
+    private readonly policy: { envKeys: EnvAllowlist; egress: EgressPolicy },
   ) {}
 
   /** The project's catalog; cached for a few seconds, evicted at once on a change made here. */
@@ -105,11 +109,20 @@ export class CatalogService {
     return true;
   }
 
-  /** The plaintext upstream keys of a provider, in rotation order. Never leaves the server. */
-  upstreamKeys(provider: Provider): string[] {
-    return provider.upstreamKeys
-      .map((ref) => ('env' in ref ? process.env[ref.env] : this.open(ref.encrypted)))
-      .filter((key): key is string => typeof key === 'string' && key.length > 0);
+  /**
+   * The plaintext of each upstream key slot, in rotation order; null where there is none to use: an
+   * unset variable, or one the operator does not allow (a row stored before the allowlist, or
+   * since narrowed). Never leaves the server.
+   */
+  upstreamKeys(provider: Provider): (string | null)[] {
+    return provider.upstreamKeys.map((ref) => {
+      const key = 'env' in ref ? this.envKey(ref.env) : this.open(ref.encrypted);
+      return key !== undefined && key.length > 0 ? key : null;
+    });
+  }
+
+  private envKey(name: string): string | undefined {
+    return this.policy.envKeys.allows(name) ? process.env[name] : undefined;
   }
 
   /** Sealed keys are opened once per process, not on every call (AES-GCM per request shows in profiles). */
@@ -131,16 +144,23 @@ export class CatalogService {
   private checkProvider(input: ProviderInput): Omit<Provider, 'id' | 'projectId' | 'name' | 'createdAt'> {
     const kind = input.kind;
     let baseUrl: string | null = null;
-    if (kind === 'OPENAI_COMPATIBLE') {
-      baseUrl = (input.baseUrl ?? '').trim().replace(/\/+$/, '');
-      if (!/^https?:\/\/[^\s]+$/.test(baseUrl))
-        throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
-    }
+    if (kind === 'OPENAI_COMPATIBLE') baseUrl = this.checkBaseUrl(input.baseUrl ?? '');
     const upstreamKeys: UpstreamKeyRef[] = (input.upstreamKeys ?? []).map((key) => {
       const value = key.trim();
       if (!value) throw new BadInputError('An upstream key is empty', 'upstreamKeys');
-      const env = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(value);
-      return env ? { env: env[1] } : { encrypted: this.secrets.seal(value) };
+      if (!value.startsWith('env:')) return { encrypted: this.secrets.seal(value) };
+      const name = value.slice(4);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        throw new BadInputError(`"${value}" is not env:NAME with a variable name`, 'upstreamKeys');
+      }
+      if (!this.policy.envKeys.allows(name)) {
+        throw new BadInputError(
+          `env:${name} is not an environment variable the operator allows upstream keys to name ` +
+            `(TOLLGATE_UPSTREAM_ENV_KEYS: ${this.policy.envKeys.describe()})`,
+          'upstreamKeys',
+        );
+      }
+      return { env: name };
     });
     const simulation = kind === 'SIMULATED' ? { ...DEFAULT_SIMULATION, ...(input.simulation ?? {}) } : null;
     if (simulation) {
@@ -160,6 +180,24 @@ export class CatalogService {
       timeoutMs: positive(input.timeoutMs ?? 30_000, 'timeoutMs'),
       simulation,
     };
+  }
+
+  private checkBaseUrl(raw: string): string {
+    const baseUrl = raw.trim().replace(/\/+$/, '');
+    let url: URL;
+    try {
+      url = new URL(baseUrl);
+    } catch {
+      throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
+    }
+    if (!['http:', 'https:'].includes(url.protocol) || /\s/.test(baseUrl) || baseUrl.length > 2000) {
+      throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
+    }
+    if (url.username || url.password)
+      throw new BadInputError('baseUrl must not carry credentials', 'baseUrl');
+    const refused = this.policy.egress.refusesUrl(url);
+    if (refused) throw new BadInputError(`baseUrl: ${refused}`, 'baseUrl');
+    return baseUrl;
   }
 
   private async load(projectId: string): Promise<Catalog> {

@@ -1,22 +1,24 @@
-import { Agent, errors as undiciErrors, request } from 'undici';
+import { errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { EgressRefusedError } from '../../shared/egress';
 import { parseRetryAfter } from '../limits/retry';
 import { sseData } from './sse';
 import {
   UpstreamHttpError,
   UpstreamNetworkError,
+  type UpstreamErrorBody,
   UpstreamProtocolError,
   type UpstreamReply,
   type UpstreamRequest,
   type UpstreamTransport,
 } from './upstream.types';
 
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
-
 /** An OpenAI-compatible `/chat/completions` upstream over a keep-alive connection pool. */
 export class OpenAiTransport implements UpstreamTransport {
   constructor(
     private readonly baseUrl: string,
     private readonly timeoutMs: number,
+    /** A keep-alive pool whose connections go through the operator's egress policy. */
+    private readonly dispatcher: Dispatcher,
   ) {}
 
   async complete(req: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply> {
@@ -41,7 +43,7 @@ export class OpenAiTransport implements UpstreamTransport {
         method: 'POST',
         headers,
         body,
-        dispatcher: agent,
+        dispatcher: this.dispatcher,
         signal,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
@@ -62,19 +64,41 @@ export class OpenAiTransport implements UpstreamTransport {
         response.statusCode,
         parseRetryAfter(response.headers),
         `upstream answered ${response.statusCode}: ${text.slice(0, 200)}`,
+        errorBody(text),
       );
     }
     return parseCompletion(text, req.model);
   }
 }
 
-function toNetworkError(error: unknown): UpstreamNetworkError {
+/** OpenAI's error body, or the fields of it that are there; undefined when the body is not that. */
+function errorBody(text: string): UpstreamErrorBody | undefined {
+  try {
+    const parsed = JSON.parse(text) as { error?: Record<string, unknown> | string };
+    const error = typeof parsed.error === 'string' ? { message: parsed.error } : parsed.error;
+    if (!error || typeof error !== 'object') return undefined;
+    const field = (name: string) => {
+      const value = error[name];
+      return typeof value === 'string' && value.length > 0 ? value.slice(0, 2000) : undefined;
+    };
+    return { message: field('message'), type: field('type'), param: field('param'), code: field('code') };
+  } catch {
+    return undefined;
+  }
+}
+
+function toNetworkError(error: unknown): UpstreamNetworkError | EgressRefusedError {
+  const refused = error instanceof EgressRefusedError ? error : (error as { cause?: unknown })?.cause;
+  if (refused instanceof EgressRefusedError) return refused;
+  // By name, not instanceof Error: an AbortSignal's DOMException may come from another realm.
+  const name = (error as { name?: unknown } | null)?.name;
   const timeout =
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError ||
-    (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'));
-  const message = error instanceof Error ? error.message : String(error);
-  return new UpstreamNetworkError(timeout ? 'timeout' : 'connection', message);
+    name === 'TimeoutError' ||
+    name === 'AbortError';
+  const message = (error as { message?: unknown } | null)?.message;
+  return new UpstreamNetworkError(timeout ? 'timeout' : 'connection', String(message ?? error));
 }
 
 interface WireChunk {

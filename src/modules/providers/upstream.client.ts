@@ -4,6 +4,8 @@ import {
   UpstreamUnavailableError,
   type DomainError,
 } from '../../shared/errors';
+import type { Agent } from 'undici';
+import { EgressRefusedError, type EgressPolicy } from '../../shared/egress';
 import type { BreakerRegistry } from '../limits/circuit-breaker';
 import { DEFAULT_RETRY, isRetryable, retryDelay, type RetryPolicy } from '../limits/retry';
 import type { UpstreamLimiter } from '../limits/upstream-limiter';
@@ -29,13 +31,31 @@ export interface CallResult {
   upstreamLatencyMs: number;
 }
 
+/** One call of a model, as the pipeline asks for it. */
+export interface UpstreamCall {
+  provider: Provider;
+  model: Model;
+  messages: ChatMessage[];
+  maxTokens: number;
+  temperature: number | null;
+  /** Aborts the call (the client went away, or the call's deadline passed). */
+  signal?: AbortSignal;
+  /** Streams the reply: each piece of text as it arrives. */
+  onDelta?: (text: string) => void;
+  /**
+   * The caller has another model to fall back on: a timeout then ends this model's tries at once
+   * (a model that hung once is likely to hang again; the next one is the better bet).
+   */
+  fallbackOnTimeout?: boolean;
+}
+
 /** A failed upstream call, already mapped to a domain error, with what it cost in attempts. */
 export class UpstreamCallFailed extends Error {
   constructor(
     readonly error: DomainError,
     readonly attempts: number,
     readonly upstreamLatencyMs: number,
-    /** True when the upstream was reached at least once (so a usage record is due). */
+    /** True when a request was sent upstream at least once (so a usage record of the failure is due). */
     readonly reached: boolean,
   ) {
     super(error.message);
@@ -47,16 +67,23 @@ export class UpstreamCallFailed extends Error {
  * upstream key's limits (concurrency slot, RPM token); a refused key (401/403) is set aside for
  * its cooldown and the next key is tried; 429, 5xx, timeouts and connection failures are retried
  * with backoff (Retry-After honoured) until the policy's attempts run out or the circuit opens.
+ * A 429 is the upstream's back-pressure, not a fault of the model: it never counts toward opening
+ * the circuit.
  */
 export class UpstreamClient {
   private readonly transports = new Map<string, { version: Date; transport: UpstreamTransport }>();
+  /** Every upstream connection goes through the operator's egress policy. */
+  private readonly dispatcher: Agent;
 
   constructor(
     private readonly catalog: CatalogService,
     private readonly limiter: UpstreamLimiter,
     private readonly breakers: BreakerRegistry,
+    egress: EgressPolicy,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
-  ) {}
+  ) {
+    this.dispatcher = egress.dispatcher({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+  }
 
   /** Whether routing may send to this model now: its circuit lets calls through and a key is usable. */
   isHealthy(provider: Provider, model: Model): boolean {
@@ -68,18 +95,12 @@ export class UpstreamClient {
     return this.limiter.hasCapacity(provider);
   }
 
-  async call(
-    provider: Provider,
-    model: Model,
-    messages: ChatMessage[],
-    maxTokens: number,
-    temperature: number | null | undefined,
-    signal?: AbortSignal,
-    onDelta?: (text: string) => void,
-  ): Promise<CallResult> {
+  async call(call: UpstreamCall): Promise<CallResult> {
+    const { provider, model, signal } = call;
     const transport = this.transport(provider);
     // Once a streamed piece reached the caller, the call can no longer be retried or rerouted.
     let delivered = false;
+    const onDelta = call.onDelta;
     const deliver = onDelta
       ? (text: string) => {
           delivered = true;
@@ -87,16 +108,15 @@ export class UpstreamClient {
         }
       : undefined;
     const values = this.keyValues(provider);
-    // Keys this call may not use: missing values (an unset env var), then any refused on the way.
+    // Keys this call may not use: missing values (an unset or disallowed env var), then any refused on the way.
     const skip = new Set(values.flatMap((v, i) => (v === null ? [i] : [])));
     const breaker = this.breakers.get(provider.id, model.name);
     const started = performance.now();
     let attempts = 0;
     let failures = 0;
-    let reached = false;
     let last: unknown;
     const fail = (error: DomainError): UpstreamCallFailed =>
-      new UpstreamCallFailed(error, attempts, Math.round(performance.now() - started), reached);
+      new UpstreamCallFailed(error, attempts, Math.round(performance.now() - started), attempts > 0);
     const lastOr = (fallback: () => DomainError): DomainError =>
       last === undefined ? fallback() : mapUpstreamError(last, provider.name);
 
@@ -112,7 +132,8 @@ export class UpstreamClient {
           error instanceof RateLimitedError ? error : lastOr(() => mapUpstreamError(error, provider.name)),
         );
       }
-      if (!breaker.tryPass()) {
+      const pass = breaker.tryPass();
+      if (pass === null) {
         release();
         continue; // another caller holds the half-open probe: the check above now refuses
       }
@@ -120,10 +141,17 @@ export class UpstreamClient {
       let error: unknown;
       try {
         const reply = await transport.complete(
-          { model: model.upstreamName, messages, maxTokens, temperature, signal, onDelta: deliver },
+          {
+            model: model.upstreamName,
+            messages: call.messages,
+            maxTokens: call.maxTokens,
+            temperature: call.temperature,
+            signal,
+            onDelta: deliver,
+          },
           values[key] ?? undefined,
         );
-        breaker.onSuccess();
+        breaker.onSuccess(pass);
         return { reply, attempts, upstreamLatencyMs: Math.round(performance.now() - started) };
       } catch (caught) {
         error = caught;
@@ -131,27 +159,35 @@ export class UpstreamClient {
         release();
       }
       last = error;
-      reached ||= delivered || error instanceof UpstreamHttpError || error instanceof UpstreamProtocolError;
       if (signal?.aborted || delivered) {
-        breaker.onNeutral();
+        breaker.onNeutral(pass);
+        throw fail(mapUpstreamError(error, provider.name));
+      }
+      if (error instanceof EgressRefusedError) {
+        breaker.onNeutral(pass); // the operator's policy, not the model's health
         throw fail(mapUpstreamError(error, provider.name));
       }
       if (error instanceof UpstreamHttpError && (error.status === 401 || error.status === 403)) {
         // The key, not the model: set it aside for its cooldown and go on with the next one.
-        breaker.onNeutral();
+        breaker.onNeutral(pass);
         this.limiter.markFailed(provider, key);
         skip.add(key);
         continue;
       }
       if (!isRetryable(error)) {
         if (error instanceof UpstreamHttpError)
-          breaker.onSuccess(); // it answered: the model is up
-        else this.breakers.fail(provider, model.name);
+          breaker.onSuccess(pass); // it answered: the model is up
+        else this.breakers.fail(provider, model.name, pass);
         throw fail(mapUpstreamError(error, provider.name));
       }
-      this.breakers.fail(provider, model.name);
+      if (error instanceof UpstreamHttpError && error.status === 429) breaker.onNeutral(pass);
+      else this.breakers.fail(provider, model.name, pass);
       failures++;
-      const delay = failures < this.retry.attempts ? retryDelay(error, failures, this.retry) : null;
+      const hung = error instanceof UpstreamNetworkError && error.reason === 'timeout';
+      const delay =
+        failures < this.retry.attempts && !(hung && call.fallbackOnTimeout)
+          ? retryDelay(error, failures, this.retry)
+          : null;
       if (delay === null) throw fail(mapUpstreamError(error, provider.name));
       try {
         await sleep(delay, signal);
@@ -161,13 +197,10 @@ export class UpstreamClient {
     }
   }
 
-  /** Each key slot's plaintext, by position; null where it cannot be had (an unset env var). */
+  /** Each key slot's plaintext, by position; null where it cannot be had (an unset or disallowed env var). */
   private keyValues(provider: Provider): (string | undefined | null)[] {
     if (provider.kind === 'SIMULATED') return [undefined];
-    // One reference at a time, so positions match the limiter's key slots even when one is missing.
-    return provider.upstreamKeys.map(
-      (ref) => this.catalog.upstreamKeys({ ...provider, upstreamKeys: [ref] })[0] ?? null,
-    );
+    return this.catalog.upstreamKeys(provider);
   }
 
   private transport(provider: Provider): UpstreamTransport {
@@ -176,7 +209,7 @@ export class UpstreamClient {
     const transport =
       provider.kind === 'SIMULATED'
         ? new SimulatedTransport({ ...DEFAULT_SIMULATION, ...(provider.simulation ?? {}) })
-        : new OpenAiTransport(provider.baseUrl ?? '', provider.timeoutMs);
+        : new OpenAiTransport(provider.baseUrl ?? '', provider.timeoutMs, this.dispatcher);
     this.transports.set(provider.id, { version: provider.createdAt, transport });
     return transport;
   }
@@ -200,6 +233,11 @@ function noUsableKey(provider: Provider, total: number, unusable: number): Upstr
 }
 
 function mapUpstreamError(error: unknown, provider: string): UpstreamError | UpstreamUnavailableError {
+  if (error instanceof EgressRefusedError) {
+    return new UpstreamError(`Provider "${provider}" points at an address the operator does not allow`, {
+      provider,
+    });
+  }
   if (error instanceof UpstreamHttpError) {
     if (error.status === 401 || error.status === 403) {
       return new UpstreamUnavailableError(`Every upstream key of "${provider}" was refused`, { provider });
@@ -210,10 +248,18 @@ function mapUpstreamError(error: unknown, provider: string): UpstreamError | Ups
         status: error.status,
       });
     }
-    return new UpstreamError(`Upstream "${provider}" refused the request (HTTP ${error.status})`, {
-      provider,
-      status: error.status,
-    });
+    // The upstream judged the request itself (400, 404, 422...): the client hears its reason.
+    const said = error.upstream;
+    return new UpstreamError(
+      `Upstream "${provider}" refused the request (HTTP ${error.status})${said?.message ? `: ${said.message}` : ''}`,
+      {
+        provider,
+        status: error.status,
+        ...(said?.type ? { upstreamType: said.type } : {}),
+        ...(said?.param ? { field: said.param } : {}),
+        ...(said?.code ? { upstreamCode: said.code } : {}),
+      },
+    );
   }
   if (error instanceof UpstreamNetworkError) {
     return new UpstreamUnavailableError(

@@ -41,12 +41,21 @@ export interface UpstreamTransport {
   complete(request: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply>;
 }
 
+/** What an upstream's error body said (OpenAI's `{"error": {message, type, param, code}}`), when it said it. */
+export interface UpstreamErrorBody {
+  message?: string;
+  type?: string;
+  param?: string;
+  code?: string;
+}
+
 /** An upstream answered with an HTTP error. */
 export class UpstreamHttpError extends Error {
   constructor(
     readonly status: number,
     readonly retryAfterMs: number | undefined,
     message: string,
+    readonly upstream?: UpstreamErrorBody,
   ) {
     super(message);
     this.name = 'UpstreamHttpError';
