@@ -15,6 +15,7 @@ import { DEFAULT_APP_DIR } from './tollgate';
  *   --app DIR               benchmark the Tollgate checkout in DIR (default: this one)
  *   --db-set NAME=VALUE     a setting of the bench database, e.g. synchronous_commit=off (repeatable)
  *   --no-budgets            diagnostics: a project without budgets (no reservations)
+ *   --no-peer               skip the peer (the Portkey OSS gateway, installed on demand into a cache folder)
  *   --cpu-prof              write a V8 CPU profile of Tollgate to .bench/profile/
  *   --only TEXT             run only the scenarios whose name contains TEXT (and their baselines)
  *   --node-arg FLAG         a Node flag for the Tollgate process, e.g. --max-semi-space-size=32 (repeatable)
@@ -36,6 +37,8 @@ export interface Options {
   dbSettings: string[];
   /** Diagnostics: no budgets, so no reservations and no counter updates. */
   budgets: boolean;
+  /** Measure the peer gateway (peer.ts) beside Tollgate; not in soak mode. */
+  peer: boolean;
   /** Directory for a V8 CPU profile of Tollgate (written when it exits). */
   cpuProf: string | undefined;
   /** Only the scenarios whose name contains this (and their baselines); undefined: all. */
@@ -61,6 +64,7 @@ export function parseOptions(): Options {
       'node-arg': { type: 'string', multiple: true, default: [] },
       only: { type: 'string' },
       'no-budgets': { type: 'boolean', default: false },
+      'no-peer': { type: 'boolean', default: false },
       out: { type: 'string' },
     },
   });
@@ -83,6 +87,7 @@ export function parseOptions(): Options {
     appDir: path.resolve(values.app ?? DEFAULT_APP_DIR),
     dbSettings: values['db-set'] ?? [],
     budgets: !values['no-budgets'],
+    peer: !values['no-peer'],
     cpuProf: values['cpu-prof'] ? path.resolve('.bench/profile') : undefined,
     nodeArgs: values['node-arg'] ?? [],
     only: values.only,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { GcDelta } from './gc';
 import type { DbStats, LedgerCheck } from './ledger';
 import type { LatencyStats } from './load';
+import type { PeerStatus } from './peer';
 import type { TargetName } from './scenarios';
 import type { SoakReport } from './soak';
 import type { Shutdown } from './tollgate';
@@ -11,6 +12,8 @@ import type { Shutdown } from './tollgate';
 export interface ScenarioRow {
   name: string;
   target: TargetName;
+  /** Closed loop (c=N, burst) or open loop at a fixed rate. */
+  shape: 'closed' | 'paced';
   /** The direct scenario this row's added latency is measured against. */
   baseline: string | undefined;
   reqPerS: number;
@@ -25,6 +28,7 @@ export interface ScenarioRow {
   firstError: string | undefined;
   /** usage_records written during the scenario (Tollgate rows only). */
   rows: number | undefined;
+  /** Tollgate's process (on floor and peer rows: that server's). */
   tollgate: { cpuPct: number; rssMaxMb: number } | undefined;
   /** Postgres backends serving the bench database (Postgres mode only). */
   dbCpuPct: number | undefined;
@@ -48,6 +52,10 @@ export interface Report {
   options: Record<string, unknown>;
   database: 'postgres' | 'embedded';
   scenarios: ScenarioRow[];
+  /** The peer gateway: measured, unavailable (and why) or skipped. */
+  peer: PeerStatus | undefined;
+  /** Each Tollgate door against the peer and the floor under the same load. */
+  comparisons: Comparison[];
   /** Soak mode only: the memory curve and its verdict. */
   soak: SoakReport | undefined;
   /** pg_stat_database deltas per successful completion, over the Tollgate scenarios (Postgres only). */
@@ -101,11 +109,125 @@ export function formatTable(rows: ScenarioRow[]): string {
     fixed(r.upstreamCpuPct, 0),
     fixed(r.generatorCpuPct, 0),
   ]);
+  return table(header, body, 1);
+}
+
+/** Columns padded to their widest cell: the first `left` columns left-aligned, the rest right-aligned. */
+function table(header: string[], body: string[][], left: number): string {
   const all = [header, ...body];
   const widths = header.map((_, i) => Math.max(...all.map((line) => line[i].length)));
   const render = (line: string[]) =>
-    line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+    line.map((cell, i) => (i < left ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   return [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(render)].join('\n');
+}
+
+/** One Tollgate door under one load, against the peer and the floor under the same load. */
+export interface Comparison {
+  /** The load, as in the scenario names: "c=1", "c=50", "500/s paced". */
+  load: string;
+  door: TargetName;
+  shape: ScenarioRow['shape'];
+  reqPerS: number;
+  addedMs: { p50: number; p99: number } | undefined;
+  /** Against the peer (undefined: no peer row) and against the floor (undefined: no floor row). */
+  peer: Versus | undefined;
+  floor: Versus | undefined;
+}
+
+export interface Versus {
+  reqPerS: number;
+  /**
+   * Tollgate's req/s divided by theirs; closed loop only (undefined on paced rows, where every
+   * target is sent the same fixed rate).
+   */
+  throughputRatio: number | undefined;
+  /** Tollgate's added latency minus theirs, ms (negative: Tollgate adds less). */
+  addedP50DiffMs: number | undefined;
+  addedP99DiffMs: number | undefined;
+}
+
+const DOORS: TargetName[] = ['graphql', 'rest'];
+
+/**
+ * For each load that has a direct baseline of its own (c=1, c=N, paced; not the burst), each
+ * Tollgate door against the peer's and the floor's rows of the same load, in the same run.
+ */
+export function compare(rows: ScenarioRow[]): Comparison[] {
+  const loads = rows.filter((r) => r.target === 'direct').map((r) => r.name.slice('direct '.length));
+  const find = (target: TargetName, load: string) => rows.find((r) => r.name === `${target} ${load}`);
+  const versus = (door: ScenarioRow, other: ScenarioRow | undefined): Versus | undefined =>
+    other && {
+      reqPerS: other.reqPerS,
+      throughputRatio:
+        door.shape === 'closed' && other.reqPerS > 0 ? door.reqPerS / other.reqPerS : undefined,
+      addedP50DiffMs: door.latencyMs.p50 - other.latencyMs.p50,
+      addedP99DiffMs: door.latencyMs.p99 - other.latencyMs.p99,
+    };
+  return loads.flatMap((load) =>
+    DOORS.flatMap((target) => {
+      const door = find(target, load);
+      if (!door) return [];
+      return [
+        {
+          load,
+          door: target,
+          shape: door.shape,
+          reqPerS: door.reqPerS,
+          addedMs: door.addedMs,
+          peer: versus(door, find('portkey', load)),
+          floor: versus(door, find('floor', load)),
+        },
+      ];
+    }),
+  );
+}
+
+/**
+ * The comparison table: Tollgate's throughput as a multiple of the peer's and the floor's, and
+ * what it adds to the latency beyond what they add (same baseline, so simply p50 minus p50).
+ */
+export function formatComparison(comparisons: Comparison[], peer: PeerStatus | undefined): string[] {
+  if (comparisons.length === 0) return [];
+  const peerLabel = peer ? `${peer.name} ${peer.version}` : 'the peer';
+  const ratio = (v: Versus | undefined) =>
+    !v ? 'n/a' : v.throughputRatio === undefined ? '-' : `${v.throughputRatio.toFixed(2)}x`;
+  const diff = (v: Versus | undefined, n: number | undefined) => (!v ? 'n/a' : signed(n));
+  const header = [
+    'load',
+    'door',
+    'req/s',
+    'x portkey',
+    'x floor',
+    'add p50',
+    'vs portkey',
+    'vs floor',
+    'add p99',
+    'vs portkey',
+    'vs floor',
+  ];
+  const body = comparisons.map((c) => [
+    c.load,
+    c.door,
+    fixed(c.reqPerS, 0),
+    ratio(c.peer),
+    ratio(c.floor),
+    signed(c.addedMs?.p50),
+    diff(c.peer, c.peer?.addedP50DiffMs),
+    diff(c.floor, c.floor?.addedP50DiffMs),
+    signed(c.addedMs?.p99),
+    diff(c.peer, c.peer?.addedP99DiffMs),
+    diff(c.floor, c.floor?.addedP99DiffMs),
+  ]);
+  const state = peer && peer.state !== 'measured' ? ` (${peer.state}, see "peer:" above)` : '';
+  return [
+    `Tollgate against ${peerLabel}${state} and the floor, same run and load:`,
+    table(header, body, 2)
+      .split('\n')
+      .map((l) => `  ${l}`)
+      .join('\n'),
+    "  x portkey / x floor: Tollgate's req/s divided by theirs (closed loop only: at a fixed rate all get the same);",
+    "  vs portkey / vs floor: Tollgate's added latency minus theirs, ms (negative: Tollgate adds less); n/a: not measured.",
+  ];
 }
 
 export function formatDbPerCompletion(stats: Report['dbPerCompletion']): string | undefined {

@@ -6,7 +6,18 @@ import { checkLedger, graphqlLedger, postgresLedger, type DbStats } from './ledg
 import { runClosedLoop } from './load';
 import { parseOptions } from './options';
 import {
+  ensurePeer,
+  PEER_NAME,
+  PEER_PACKAGE,
+  PEER_VERSION,
+  startPeer,
+  type PeerServer,
+  type PeerStatus,
+} from './peer';
+import {
+  compare,
   formatBackends,
+  formatComparison,
   formatGc,
   formatDbPerCompletion,
   formatTable,
@@ -21,10 +32,11 @@ import { build, createDatabase, gitDescribe, startTollgate, type BenchDatabase }
 
 /**
  * `npm run bench [-- --quick | --duration N]`: builds Tollgate, starts it and a fake upstream as
- * child processes, sets up a project through GraphQL, measures the upstream direct and chat
- * completions through Tollgate's two doors, GraphQL and REST (closed loop at c=1 and c=N, open
- * loop at a fixed rate, and autocannon's per-second rate), then checks the ledger against the
- * budget counters: PASS or FAIL (exit 1). Prints a table and writes it as JSON to
+ * child processes, sets up a project through GraphQL, measures the upstream direct, the floor
+ * (floor.ts), the peer gateway (peer.ts, Portkey; `--no-peer` skips it) and chat completions
+ * through Tollgate's two doors, GraphQL and REST (closed loop at c=1 and c=N, open loop at a
+ * fixed rate, and autocannon's per-second rate), prints each door's ratio to the peer and the
+ * floor, then checks the ledger against the budget counters: PASS or FAIL (exit 1). Prints a table and writes it as JSON to
  * .bench/last.json. `--soak MINUTES` runs paced GraphQL completions for that long instead and
  * reports Tollgate's memory curve (soak.ts). Options: options.ts.
  */
@@ -52,6 +64,27 @@ async function main(): Promise<number> {
       build(o.appDir);
     }
     const git = gitDescribe(o.appDir); // what was built (others may commit while the bench runs)
+    const peerStatus: PeerStatus | undefined =
+      o.soakMinutes === undefined
+        ? {
+            name: PEER_NAME,
+            package: PEER_PACKAGE,
+            version: PEER_VERSION,
+            state: 'skipped',
+            reason: '--no-peer',
+          }
+        : undefined;
+    const peerUnavailable = (reason: string) => {
+      Object.assign(peerStatus!, { state: 'unavailable', reason });
+      log(`peer unavailable, going on without it (ratios to it: n/a): ${reason}`);
+    };
+    const peerInstall =
+      peerStatus && o.peer
+        ? await ensurePeer(log).catch((error: unknown) => ({
+            error: `could not install it: ${String(error)}`,
+          }))
+        : undefined;
+    if (peerInstall && 'error' in peerInstall) peerUnavailable(peerInstall.error);
     const upstream = await startFakeUpstream(o.upstreamLatencyMs);
     cleanups.push(() => upstream.stop());
     const db: BenchDatabase = await createDatabase(process.env.DATABASE_URL, o.dbSettings);
@@ -81,17 +114,47 @@ async function main(): Promise<number> {
     const floor =
       floorDb.url && floorDb.name ? await startFloor(upstream.origin, floorDb.url, floorDb.name) : undefined;
     if (floor) cleanups.push(() => floor.stop());
+    let peer: PeerServer | undefined;
+    if (peerInstall && !('error' in peerInstall)) {
+      try {
+        const server = await startPeer(peerInstall);
+        cleanups.push(() => server.stop());
+        peer = server;
+        Object.assign(peerStatus!, { state: 'measured', reason: undefined, dir: peerInstall.dir });
+        peerStatus!.runtime = peerInstall.runtime;
+        const runtime = Object.entries(peerInstall.runtime).map(([name, version]) => `${name} ${version}`);
+        log(
+          `peer ${PEER_NAME} pid ${peer.pid} at ${peer.origin} (${runtime.join(', ')}; ${peerInstall.installed ? 'installed now' : 'cached'} in ${peerInstall.dir})`,
+        );
+      } catch (error) {
+        peerUnavailable(
+          `${PEER_PACKAGE} did not start: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
     const env: Env = {
       upstream,
       tollgate,
       floor,
+      peer,
       ledger,
-      targets: targets(upstream, tollgate, floor, project.clientKey),
+      targets: targets(upstream, tollgate, floor, peer, project.clientKey),
     };
 
-    log(`warming up (${o.warmupS} s each: direct, floor, graphql, rest; c=10)`);
+    log(`warming up (${o.warmupS} s each: direct, floor, ${peer ? 'portkey, ' : ''}graphql, rest; c=10)`);
     await runClosedLoop(env.targets.direct, { connections: 10, durationS: o.warmupS });
     if (floor) await runClosedLoop(env.targets.floor, { connections: 10, durationS: o.warmupS });
+    if (peer) {
+      const warm = await runClosedLoop(env.targets.portkey, { connections: 10, durationS: o.warmupS });
+      if (warm.ok === 0) {
+        const output = peer.output();
+        peerUnavailable(
+          `its warm-up calls all failed: ${warm.firstError}${output ? `; it wrote: ${output.replace(/\n/g, ' | ')}` : ''}`,
+        );
+        await peer.stop();
+        peer = env.peer = undefined;
+      }
+    }
     let clientSuccesses = 0;
     for (const door of ['graphql', 'rest'] as const) {
       const warm = await runClosedLoop(env.targets[door], { connections: 10, durationS: o.warmupS });
@@ -113,7 +176,9 @@ async function main(): Promise<number> {
       soak = result.soak;
       if (soak.firstError) log(`  first error: ${soak.firstError}`);
     }
-    for (const s of o.soakMinutes === undefined ? scenarios(o, floor !== undefined) : []) {
+    for (const s of o.soakMinutes === undefined
+      ? scenarios(o, floor !== undefined, peer !== undefined)
+      : []) {
       log(`${s.name} for ${o.durationS} s`);
       const { load, row } = await runScenario(env, s, o);
       if (throughTollgate(s.target)) {
@@ -158,6 +223,8 @@ async function main(): Promise<number> {
       options: { ...o, out: path.relative(process.cwd(), o.out) },
       database: ledger.kind,
       scenarios: rows,
+      peer: peerStatus,
+      comparisons: compare(rows),
       soak,
       dbPerCompletion: perCompletion(statsBefore, statsAfter, scenarioSuccesses),
       ledger: { ...check, clientSuccesses, upstreamCalls },
@@ -173,6 +240,7 @@ async function main(): Promise<number> {
         `Tollgate benchmark, ${report.date}, ${report.machine.cpus} x ${report.machine.model}, Node ${report.machine.node}`,
         `app: ${o.appDir} (${report.app.git ?? 'not a git checkout'})`,
         `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${soak ? `soak ${o.soakMinutes} min at ${o.rate}/s` : `${o.durationS} s per scenario`}${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
+        ...(peerStatus ? [`peer: ${describePeer(peerStatus)}`] : []),
         '',
         ...(soak
           ? formatSoak(soak)
@@ -182,7 +250,15 @@ async function main(): Promise<number> {
               'graphql: the createChatCompletion mutation; rest: POST /v1/chat/completions; direct: the fake upstream alone;',
               'floor: a bare Node server making the same trips as a Tollgate call (commit, upstream call, commit), nothing else',
               "(its TG CPU% and RSS are the floor server's).",
+              ...(rows.some((r) => r.target === 'portkey')
+                ? [
+                    `portkey: the peer, ${PEER_NAME} (${PEER_PACKAGE} ${PEER_VERSION}) in its own process, the REST body with`,
+                    'x-portkey-provider: openai and x-portkey-custom-host: the fake upstream (its TG CPU% and RSS are its own).',
+                  ]
+                : []),
               'add p50 / add p99: minus the baseline (c=1 and burst rows: direct c=1; paced: direct paced; c=N: direct c=N).',
+              '',
+              ...formatComparison(report.comparisons, peerStatus),
             ]),
         ...(dbLine ? [dbLine] : []),
         ...formatBackends(rows),
@@ -209,6 +285,15 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
+}
+
+function describePeer(peer: PeerStatus): string {
+  const what = `${peer.name} (${peer.package} ${peer.version})`;
+  if (peer.state !== 'measured') return `${what} ${peer.state}: ${peer.reason ?? 'unknown'}`;
+  const runtime = Object.entries(peer.runtime ?? {})
+    .filter(([name]) => name !== peer.package)
+    .map(([name, version]) => `${name} ${version}`);
+  return `${what}${runtime.length ? ` on ${runtime.join(', ')}` : ''}, from ${peer.dir}`;
 }
 
 function perCompletion(

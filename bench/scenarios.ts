@@ -4,24 +4,26 @@ import { gcCounts, gcDelta } from './gc';
 import { sampleBackends, type LedgerView } from './ledger';
 import { latencyStats, runClosedLoop, runPaced, type LoadResult, type Target } from './load';
 import type { Options } from './options';
+import { peerHeaders, type PeerServer } from './peer';
 import { ProcWatch, SelfWatch, type ProcUsage } from './proc';
 import type { ScenarioRow } from './report';
 import { COMPLETION_BODY, REST_COMPLETION_BODY } from './setup';
 import type { TollgateProcess } from './tollgate';
 
 /**
- * The measured scenarios, in run order: each direct baseline, then the same load through
- * Tollgate's two front doors, the GraphQL `createChatCompletion` mutation and the
- * OpenAI-compatible `POST /v1/chat/completions`.
+ * The measured scenarios, in run order: each direct baseline, then the same load through the
+ * floor, the peer (Portkey) and Tollgate's two front doors, the GraphQL `createChatCompletion`
+ * mutation and the OpenAI-compatible `POST /v1/chat/completions`.
  */
 
 type Load = { kind: 'closed'; connections: number; overallRate?: number } | { kind: 'paced'; rate: number };
 
 /**
  * `direct`: the fake upstream alone; `floor`: the same trips as a Tollgate call, nothing else
- * (floor.ts; Postgres mode only); `graphql` and `rest`: the two doors of Tollgate.
+ * (floor.ts; Postgres mode only); `portkey`: the peer gateway (peer.ts; unless `--no-peer` or
+ * it is unavailable); `graphql` and `rest`: the two doors of Tollgate.
  */
-export type TargetName = 'direct' | 'floor' | 'graphql' | 'rest';
+export type TargetName = 'direct' | 'floor' | 'portkey' | 'graphql' | 'rest';
 
 export const throughTollgate = (target: TargetName): boolean => target === 'graphql' || target === 'rest';
 
@@ -32,12 +34,15 @@ interface Scenario {
   baseline?: string;
 }
 
-export function scenarios(o: Options, withFloor: boolean): Scenario[] {
+export function scenarios(o: Options, withFloor: boolean, withPeer: boolean): Scenario[] {
   const c = o.connections;
   const group = (label: string, load: Load): Scenario[] => [
     { name: `direct ${label}`, target: 'direct', load },
     ...(withFloor
       ? [{ name: `floor ${label}`, target: 'floor' as const, load, baseline: `direct ${label}` }]
+      : []),
+    ...(withPeer
+      ? [{ name: `portkey ${label}`, target: 'portkey' as const, load, baseline: `direct ${label}` }]
       : []),
     { name: `graphql ${label}`, target: 'graphql', load, baseline: `direct ${label}` },
     { name: `rest ${label}`, target: 'rest', load, baseline: `direct ${label}` },
@@ -64,6 +69,7 @@ export interface Env {
   upstream: FakeUpstream;
   tollgate: TollgateProcess;
   floor: FloorServer | undefined;
+  peer: PeerServer | undefined;
   ledger: LedgerView;
   targets: Record<TargetName, Target>;
 }
@@ -81,7 +87,9 @@ export async function runScenario(
   const rowsBefore = isTollgate ? await env.ledger.usageCount() : 0;
   const database = s.target === 'floor' ? env.floor!.database : undefined;
   const dbPids = usesDb ? await env.ledger.backendPids(database) : [];
-  const gateway = s.target === 'floor' ? env.floor!.pid : env.tollgate.pid;
+  // The process whose CPU and RSS fill the TG columns: Tollgate, or the floor or peer server.
+  const gateway =
+    s.target === 'floor' ? env.floor!.pid : s.target === 'portkey' ? env.peer!.pid : env.tollgate.pid;
   const gcBefore = isTollgate ? await gcCounts(env.tollgate.origin) : undefined;
   const watches = {
     tollgate: new ProcWatch([gateway]),
@@ -122,6 +130,7 @@ export async function runScenario(
   const row: ScenarioRow = {
     name: s.name,
     target: s.target,
+    shape: s.load.kind,
     baseline: s.baseline,
     reqPerS: load.responses / load.elapsedS,
     latencyMs: latencyStats(load.latencies),
@@ -133,7 +142,7 @@ export async function runScenario(
     netErrors: load.netErrors,
     firstError: load.firstError,
     rows,
-    tollgate: usesDb ? used.tollgate : undefined,
+    tollgate: s.target !== 'direct' ? used.tollgate : undefined,
     dbCpuPct: usesDb && env.ledger.kind === 'postgres' ? (await used.db).cpuPct : undefined,
     upstreamCpuPct: used.upstream.cpuPct,
     generatorCpuPct: used.self,
@@ -149,6 +158,7 @@ export function targets(
   upstream: FakeUpstream,
   tollgate: TollgateProcess,
   floor: FloorServer | undefined,
+  peer: PeerServer | undefined,
   clientKey: string,
 ): Env['targets'] {
   return {
@@ -156,6 +166,13 @@ export function targets(
       origin: floor?.origin ?? 'http://127.0.0.1:1',
       path: '/v1/chat/completions',
       headers: {},
+      body: REST_COMPLETION_BODY,
+      failed: (body) => !body.includes('"choices"'),
+    },
+    portkey: {
+      origin: peer?.origin ?? 'http://127.0.0.1:1',
+      path: '/v1/chat/completions',
+      headers: peerHeaders(upstream.baseUrl),
       body: REST_COMPLETION_BODY,
       failed: (body) => !body.includes('"choices"'),
     },

@@ -82,7 +82,7 @@ async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promis
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
@@ -114,6 +114,9 @@ export async function startTollgate(
     TOLLGATE_OPERATOR_KEY: OPERATOR_KEY,
     TOLLGATE_SECRET_KEY: crypto.randomBytes(32).toString('hex'),
     TOLLGATE_SEED_DEMO: 'false',
+    // the fake upstreams and webhook receivers of the tests listen on loopback: the operator's opt-in
+    TOLLGATE_UPSTREAM_ALLOWED_NETWORKS: '127.0.0.1/32',
+    TOLLGATE_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.1/32',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production', // as npm start runs it
   };
