@@ -2,26 +2,30 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config';
-import { createDataSource } from './db/data-source';
+import { createDataSource, createPool } from './db/data-source';
+import { migrate } from './db/migrate';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded';
 import { AlertResolver } from './modules/alerts/alert.resolver';
 import { AlertService } from './modules/alerts/alert.service';
-import { LocalEventBus, type EventBus } from './modules/alerts/event-bus';
-import { PgEventBus } from './modules/alerts/pg-event-bus';
-import { RedisEventBus } from './modules/alerts/redis-event-bus';
+import { circuitAlerts } from './modules/alerts/circuit-alerts';
+import { LocalEventBus, type EventBus } from './modules/events/event-bus';
+import { PgEventBus } from './modules/events/pg-event-bus';
+import { RedisEventBus } from './modules/events/redis-event-bus';
 import { WebhookService } from './modules/alerts/webhook.service';
 import { WebhookWorker } from './modules/alerts/webhook.worker';
 import { BudgetResolver } from './modules/budgets/budget.resolver';
 import { BudgetService } from './modules/budgets/budget.service';
 import { MetricsPublisher } from './modules/budgets/metrics.publisher';
+import { Ledger } from './modules/budgets/ledger';
 import { ReservationService } from './modules/budgets/reservation.service';
 import { CompletionResolver } from './modules/completions/completion.resolver';
-import { CompletionLedger } from './modules/completions/completion.ledger';
+import { AttemptLoop } from './modules/completions/attempt-loop';
+import { CallRecorder } from './modules/completions/call-recorder';
 import { CompletionService } from './modules/completions/completion.service';
+import { PromptMargins } from './modules/providers/prompt-margin';
 import { stopTokenWorker } from './modules/completions/tokenizer';
 import { IdempotencyService } from './modules/completions/idempotency.service';
 import { BreakerRegistry } from './modules/limits/circuit-breaker';
-import { circuitAlerts } from './modules/limits/circuit-alerts';
 import { GatewayLimiter } from './modules/limits/gateway-limiter';
 import { LimiterStatsService } from './modules/limits/limiter-stats.service';
 import {
@@ -51,6 +55,7 @@ import { seedDemo, type SeededDemo } from './seed';
 import { startHttpServer } from './server/http';
 import { createSchema } from './server/schema';
 import { createLogger, type Logger } from './shared/logger';
+import { Sweeper } from './sweeper';
 import { SecretBox } from './shared/secret-box';
 
 export interface App {
@@ -72,6 +77,7 @@ export type Services = ReturnType<typeof buildServices>;
 function buildServices(
   config: Config,
   db: DataSource,
+  ledger: Ledger,
   log: Logger,
   secrets: SecretBox,
   bus: EventBus,
@@ -84,7 +90,10 @@ function buildServices(
     egress: config.upstreamEgress,
   });
   const budgets = new BudgetService(db);
-  const reservations = new ReservationService(db, config.reservationTtlMs, config.ledgerTimeoutMs);
+  const reservations = new ReservationService(db, ledger, {
+    ttlMs: config.reservationTtlMs,
+    chargeAbandoned: config.abandonedHolds === 'charge',
+  });
   const usage = new UsageService(db);
   const webhooks = new WebhookService(db, secrets, config.webhookEgress);
   const worker = new WebhookWorker(
@@ -95,10 +104,10 @@ function buildServices(
     config.webhookBackoffMs,
     config.webhookEgress,
   );
-  const alerts = new AlertService(db, webhooks);
   const metrics = new MetricsPublisher(bus, config.metricsCoalesceMs, log);
+  const alerts = new AlertService(db, webhooks, { bus, worker, metrics, log });
   const upstreamLimiter = new UpstreamLimiter(config.upstreamLimits);
-  const breakers = new BreakerRegistry(config.breaker, circuitAlerts({ alerts, bus, webhooks: worker, log }));
+  const breakers = new BreakerRegistry(config.breaker, circuitAlerts(alerts, log));
   const upstream = new UpstreamClient(
     catalog,
     upstreamLimiter,
@@ -109,18 +118,25 @@ function buildServices(
   const limiter = new GatewayLimiter(rates, config.projectLimits, log);
   const limiterStats = new LimiterStatsService(db, catalog, upstreamLimiter, breakers, limiter);
   const routingReports = new RoutingReportService(db, catalog);
+  const router = new RouterService(upstream, config.fallbackChain);
+  const margins = new PromptMargins();
+  const idempotency = new IdempotencyService(db, {
+    leaseMs: config.idempotencyLeaseMs,
+    waitMs: config.callDeadlineMs + config.idempotencyLeaseMs,
+  });
+  const recorder = new CallRecorder({ log, reservations, alerts, margins });
   const completions = new CompletionService({
-    db,
     config,
     log,
     catalog,
-    router: new RouterService(upstream, config.fallbackChain),
+    router,
     limiter,
     reservations,
-    upstream,
-    ledger: new CompletionLedger({ db, log, reservations, usage, alerts, metrics, bus, webhooks: worker }),
-    idempotency: new IdempotencyService(db),
+    idempotency,
+    margins,
+    attempts: new AttemptLoop({ router, upstream, reservations, recorder, margins }),
   });
+  const sweeper = new Sweeper({ db, log, reservations, alerts, metrics, intervalMs: config.sweepIntervalMs });
   return {
     auth,
     projects,
@@ -133,9 +149,12 @@ function buildServices(
     alerts,
     metrics,
     completions,
+    idempotency,
+    margins,
     bus,
     limiterStats,
     routingReports,
+    sweeper,
   };
 }
 
@@ -146,28 +165,34 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     embedded = await startEmbeddedDatabase(path.join(config.dataDir, 'pgdata'), config.dbPoolSize);
     url = embedded.url;
   }
-  // pglite-socket interleaves the extended-protocol messages of concurrent connections (electric-sql/pglite#977),
-  // and PGlite runs one query at a time anyway: the embedded database gets one connection.
-  const db = createDataSource(url, embedded ? 1 : config.dbPoolSize);
+  // pglite-socket runs every connection in PGlite's one session (electric-sql/pglite#977): the
+  // embedded database gets exactly one connection, which TypeORM and the ledger share. On Postgres
+  // the ledger has a small pool of its own (one batch runs at a time, plus the sweeper).
+  const ledgerPool = createPool(url, embedded ? 1 : LEDGER_CONNECTIONS, (error) =>
+    log.warn({ err: error }, 'a ledger connection dropped while idle; it is replaced on the next query'),
+  );
+  const db = createDataSource(url, embedded ? 1 : config.dbPoolSize, embedded ? ledgerPool : undefined);
   try {
     await db.initialize();
     await migrate(db, embedded === undefined);
   } catch (error) {
     if (db.isInitialized) await db.destroy();
+    else await ledgerPool.end();
     await embedded?.stop();
     throw error;
   }
+  const ledger = new Ledger(ledgerPool, config.ledgerTimeoutMs);
 
   const secrets = new SecretBox(config.secretKey ?? localSecretKey(config, log));
   const bus = await startEventBus(config, url, db, log);
   const rates = config.redisUrl ? await RedisRateStore.connect(config.redisUrl) : new MemoryRateStore();
-  const services = buildServices(config, db, log, secrets, bus, rates);
+  const services = buildServices(config, db, ledger, log, secrets, bus, rates);
   const demo = config.seedDemo ? await seedDemo(db, services.projects, services.catalog) : null;
 
   const schema = await createSchema(
     [
       new ProjectResolver(services.projects),
-      new ProviderResolver(services.catalog),
+      new ProviderResolver(services.catalog, services.margins),
       new BudgetResolver(services.budgets),
       new UsageResolver(services.usage),
       new AlertResolver(db, services.alerts, services.webhooks, services.worker),
@@ -207,22 +232,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     isReady: () => accepting,
   });
   services.worker.start();
-  const sweeper = setInterval(() => {
-    services.reservations
-      .sweep()
-      .then((n) => n > 0 && log.info({ released: n }, 'released expired reservations'))
-      .catch((error: unknown) => log.warn({ err: error }, 'reservation sweep failed'));
-    db.query(`DELETE FROM idempotency_records WHERE expires_at < now()`).catch(() => undefined);
-    // alerts whose settle committed but whose alert write did not (a crash between the two)
-    services.alerts
-      .sweep(config.sweepIntervalMs * 3)
-      .then((alerts) => {
-        for (const alert of alerts) bus.publish('alert', { projectId: alert.projectId, alertId: alert.id });
-        if (alerts.length > 0) services.worker.nudge();
-      })
-      .catch((error: unknown) => log.warn({ err: error }, 'alert sweep failed'));
-  }, config.sweepIntervalMs);
-  sweeper.unref();
+  services.sweeper.start();
 
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -244,16 +254,20 @@ export async function startApp(config: Config, log: Logger = createLogger(config
           log.debug({ step: name, ms: Date.now() - started }, 'shutdown step done');
         };
         accepting = false;
-        clearInterval(sweeper);
         stopWatchingSockets();
+        await step('sweeper', () => services.sweeper.stop());
         await step('http', () => http.close());
         await step('in-flight completions', () => services.completions.idle());
+        await step('hold renewals', () => services.reservations.close());
+        await step('idempotency leases', () => services.idempotency.close());
         services.metrics.flush();
         await step('webhook worker', () => services.worker.stop());
         await step('event bus', () => bus.close());
         await step('rate store', () => rates.close());
         await step('token worker', () => stopTokenWorker());
         await step('database', () => db.destroy());
+        // The embedded database's one connection was TypeORM's too, and ended with it.
+        if (!embedded) await step('ledger pool', () => ledgerPool.end());
         await step('embedded database', () => embedded?.stop());
       })();
       return closing;
@@ -261,27 +275,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   };
 }
 
+/** Connections of the ledger's own pool on Postgres: the batch in flight, the sweeper, a spare. */
+const LEDGER_CONNECTIONS = 3;
+
 /** Redis pub/sub when REDIS_URL is set, else Postgres LISTEN/NOTIFY on a shared server, else in-process. */
 async function startEventBus(config: Config, url: string, db: DataSource, log: Logger): Promise<EventBus> {
   if (config.redisUrl) return RedisEventBus.start(config.redisUrl, log);
   if (config.databaseUrl) return PgEventBus.start(url, db, log);
   return new LocalEventBus();
-}
-
-/** Runs pending migrations; on a shared server, under an advisory lock so instances take turns. */
-async function migrate(db: DataSource, shared: boolean): Promise<void> {
-  if (!shared) {
-    await db.runMigrations({ transaction: 'all' });
-    return;
-  }
-  const runner = db.createQueryRunner();
-  try {
-    await runner.query('SELECT pg_advisory_lock(7411001)');
-    await db.runMigrations({ transaction: 'all' });
-  } finally {
-    await runner.query('SELECT pg_advisory_unlock(7411001)').catch(() => undefined);
-    await runner.release();
-  }
 }
 
 /** With no TOLLGATE_SECRET_KEY, a key kept in the data folder (fine for one instance). */

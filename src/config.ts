@@ -35,7 +35,14 @@ export interface Config {
   redisUrl: string | undefined;
   /** Seed the demo project, simulated provider and reference models on an empty database. */
   seedDemo: boolean;
+  /** A hold not renewed for this long belongs to a call that died; its instance renews it every third of that. */
   reservationTtlMs: number;
+  /** What the sweeper does with a dead call's hold: charge it at its reserved amount (ABANDONED), or release it. */
+  abandonedHolds: 'charge' | 'release';
+  /** The longest one call may take, retries and fallbacks included (TOLLGATE_CALL_DEADLINE_MS). */
+  callDeadlineMs: number;
+  /** How long a requestId's in-progress claim holds without renewal (its instance renews it while the call runs). */
+  idempotencyLeaseMs: number;
   /** How long one batch of reserves and settles may take before it is given up (its connection dropped). */
   ledgerTimeoutMs: number;
   sweepIntervalMs: number;
@@ -91,6 +98,9 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: nonEmpty(env.REDIS_URL),
     seedDemo: bool(env, 'TOLLGATE_SEED_DEMO', databaseUrl === undefined),
     reservationTtlMs: int(env, 'TOLLGATE_RESERVATION_TTL_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
+    abandonedHolds: oneOf(env, 'TOLLGATE_ABANDONED_HOLDS', ['charge', 'release'] as const, 'charge'),
+    callDeadlineMs: int(env, 'TOLLGATE_CALL_DEADLINE_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
+    idempotencyLeaseMs: int(env, 'TOLLGATE_IDEMPOTENCY_LEASE_MS', 15_000, 300, 3_600_000),
     sweepIntervalMs: int(env, 'TOLLGATE_SWEEP_INTERVAL_MS', 30_000, 100, 3_600_000),
     ledgerTimeoutMs: int(env, 'TOLLGATE_LEDGER_TIMEOUT_MS', 30_000, 100, 600_000),
     maxBodyBytes: int(env, 'TOLLGATE_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
@@ -161,6 +171,14 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
     throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
   }
   return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = nonEmpty(env[name])?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (!values.includes(raw as T))
+    throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {

@@ -17,7 +17,11 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const app = await startApp(config, log);
   log.info(
-    { url: app.url, database: config.databaseUrl ? 'postgres' : `embedded (${config.dataDir})` },
+    {
+      url: app.url,
+      console: new URL('/', app.url).href,
+      database: config.databaseUrl ? 'postgres' : `embedded (${config.dataDir})`,
+    },
     'Tollgate is listening',
   );
   if (app.demo) printDemo(app.url, app.demo.adminKey);
@@ -54,6 +58,10 @@ function printDemo(url: string, key: string): void {
       'Its ADMIN key is shown this once:',
       '',
       `  export TG_KEY=${key}`,
+      '',
+      'Open the console (live budgets, usage, admin, playground) and sign in with that key:',
+      '',
+      `  ${new URL('/', url).href}`,
       '',
       'Make a completion:',
       '',

@@ -28,8 +28,9 @@ import type { Logger } from '../shared/logger';
 import type { AuthThrottle } from './auth-throttle';
 import { REVOKED_CLOSE_CODE, type LiveSockets } from './live-sockets';
 import { createLoaders, type Context } from './context';
+import { consoleRouter } from './console';
 import { createFormatError } from './format-error';
-import { metricsHandler } from './metrics';
+import { registry } from '../shared/metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
 
 /** What a graphql-ws connection remembers: who opened it, and the header to check again per operation. */
@@ -206,7 +207,11 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       res.status(503).json({ status: 'unavailable' });
     }
   });
-  app.get('/metrics', metricsHandler);
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', registry.contentType);
+    res.send(await registry.metrics());
+  });
+  app.use(consoleRouter());
   app.use('/v1', deps.openAi);
   if (config.corsOrigins.length > 0) {
     // Without allowed origins there is nothing to add: cors({ origin: false }) only calls next().

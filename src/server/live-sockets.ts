@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { ALL_PROJECTS, type EventBus } from '../modules/alerts/event-bus';
+import { ALL_PROJECTS, type EventBus } from '../modules/events/event-bus';
 import type { AuthService } from '../modules/projects/auth.service';
 import type { Logger } from '../shared/logger';
 

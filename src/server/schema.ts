@@ -12,7 +12,7 @@ import { ProjectResolver } from '../modules/projects/project.resolver';
 import { ProviderResolver } from '../modules/providers/provider.resolver';
 import { RoutingResolver } from '../modules/routing/routing.resolver';
 import { UsageResolver } from '../modules/usage/usage.resolver';
-import type { EventBus, BusTopic } from '../modules/alerts/event-bus';
+import type { EventBus, BusTopic } from '../modules/events/event-bus';
 
 export const RESOLVERS = [
   ProjectResolver,

@@ -1,3 +1,4 @@
+import { abandonedRow, usageRow } from '../support/in-process';
 import { TestServer, user } from '../support/harness';
 
 describe('budgets created mid-period, projections, alert history bounds', () => {
@@ -100,26 +101,16 @@ describe('budgets created mid-period, projections, alert history bounds', () => 
     });
     const { reservations, alerts } = t.app.services;
     // what the hot path does, minus the alert write: as if the process died right after the settle
-    const hold = await reservations.reserve(fresh.projectId, client.id, 'lost-alert', 600_000_000_000n);
-    const charge = { cost: 600_000_000_000n, promptTokens: 10, completionTokens: 10, countRequest: true };
-    const settled = await reservations.settleRecorded({ ...hold, id: hold.id! }, charge, {
-      projectId: fresh.projectId,
+    const tenant = { projectId: fresh.projectId, keyId: client.id };
+    const hold = await reservations.reserveHold({
+      projectId: tenant.projectId,
       apiKeyId: client.id,
       requestId: 'lost-alert',
-      modelRequested: 'deepseek-chat',
-      modelServed: 'deepseek-chat',
-      provider: 'upstream',
-      routeTier: null,
-      priced: true,
-      gatewayLatencyMs: 1,
-      upstreamLatencyMs: 1,
-      attempts: 1,
-      outcome: 'SUCCESS',
-      errorCode: null,
-      fallbacks: [],
-      downgraded: false,
+      amount: 600_000_000_000n,
+      abandoned: abandonedRow(tenant, 'lost-alert'),
     });
-    expect(settled!.counters[0].spent).toBe(600_000_000_000n);
+    const settled = await reservations.recordUsage(hold, usageRow(tenant, 'lost-alert', 600_000_000_000n));
+    expect(settled.counters[0]!.spent).toBe(600_000_000_000n);
     expect(await t.count('alerts', 'budget_id = $1', [budgetId])).toBe(0);
 
     const fired = await alerts.sweep(60_000);

@@ -56,6 +56,7 @@ withPostgres('two server processes sharing one database', () => {
           provider: 'up',
           promptPrice: '0.14',
           completionPrice: '0.42',
+          promptMargin: 0, // the fake upstream counts prompts exactly as our tokenizer does
           tiers: ['SIMPLE'],
         },
       },

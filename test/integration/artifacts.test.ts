@@ -12,7 +12,7 @@ describe('committed artifacts', () => {
 
   const withPostgres = process.env.DATABASE_URL ? it : it.skip;
   withPostgres('the migrations build exactly the schema the entities describe', async () => {
-    const database = await createTestDatabase();
+    const database = await createTestDatabase({ migrated: false });
     const ds = createDataSource(database.url!, 2);
     try {
       await ds.initialize();

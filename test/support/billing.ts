@@ -20,7 +20,10 @@ export const worstCaseReply: UpstreamHandler = (call, res) =>
     ),
   );
 
-/** A provider at `baseUrl` with limits far above any test's load, and the four reference models. */
+/**
+ * A provider at `baseUrl` with limits far above any test's load, and the four reference models
+ * with no prompt margin: the upstreams these tests run count prompts exactly as our tokenizer does.
+ */
 export async function addBillingCatalog(t: TestServer, adminKey: string, baseUrl: string): Promise<void> {
   await t.ok(
     `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`,
@@ -45,7 +48,7 @@ export async function addBillingCatalog(t: TestServer, adminKey: string, baseUrl
   for (const m of models) {
     await t.ok(
       `mutation($input: ModelInput!) { upsertModel(input: $input) { id } }`,
-      { input: { ...m, provider: 'upstream' } },
+      { input: { ...m, provider: 'upstream', promptMargin: 0 } },
       adminKey,
     );
   }

@@ -66,7 +66,7 @@ describe.each(stores)('GatewayLimiter on the %s store', (_name, makeStore) => {
     expect(error.details.retryAfterMs).toBeLessThanOrEqual(10_000);
     // the refused call took no request either
     expect((await limiter.peekKey(who)).requests).toBe(99);
-    admitted.settle(1000); // 4,000 of the 5,000 tokens were not used
+    admitted.refundUnusedTokens(1000); // 4,000 of the 5,000 tokens were not used
     await new Promise((r) => setTimeout(r, 50));
     const left = await limiter.peekKey(who);
     expect(left.tokens).toBeGreaterThanOrEqual(5000);

@@ -6,7 +6,8 @@ export type AlertType =
   | 'DAILY_BUDGET_EXCEEDED'
   | 'MONTHLY_BUDGET_EXCEEDED'
   | 'PROJECTED_OVERRUN'
-  | 'CIRCUIT_OPEN';
+  | 'CIRCUIT_OPEN'
+  | 'RESERVATION_EXCEEDED';
 export type AlertSeverity = 'WARNING' | 'CRITICAL';
 
 export interface AlertSnapshot {

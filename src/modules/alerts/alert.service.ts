@@ -1,16 +1,21 @@
+import { LRUCache } from 'lru-cache';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Logger } from '../../shared/logger';
 import { formatUsd, maxPico, ratio, type Pico } from '../../shared/money';
-import { windowAt } from '../budgets/period';
 import {
   applicableOf,
   counterOf,
+  type BudgetCounterState,
   type BudgetRow,
   type CounterRow,
-  type SettledCounter,
-} from '../budgets/reservation.service';
+} from '../budgets/counters';
+import type { MetricsPublisher } from '../budgets/metrics.publisher';
+import { windowAt } from '../budgets/period';
 import { project } from '../budgets/projection';
+import type { EventBus } from '../events/event-bus';
 import { Alert, type AlertSeverity, type AlertSnapshot, type AlertType } from './alert.entity';
 import type { WebhookService } from './webhook.service';
+import type { WebhookWorker } from './webhook.worker';
 
 interface NewAlert {
   budgetId: string | null;
@@ -26,49 +31,38 @@ interface NewAlert {
 
 export const severityOf = (threshold: number): AlertSeverity => (threshold >= 0.9 ? 'CRITICAL' : 'WARNING');
 
+/** What announcing needs: the live bus, the webhook worker to wake, the coalesced metrics. */
+export interface AnnounceDeps {
+  bus: EventBus;
+  worker: WebhookWorker;
+  metrics: MetricsPublisher;
+  log: Logger;
+}
+
 /**
- * Alert rules, run inside the settle transaction. A rule fires while it holds (spend at or past a
- * threshold), and the unique (project, dedupe key) index makes every insert after the first a
- * no-op, across instances. Counter updates are serialized by the row lock, so the first insert is
- * made by the settle that crossed the threshold; and a threshold passed without a crossing (a limit
- * lowered or a threshold added mid-period) still fires, once, at the next settle.
+ * Alert rules and the alerts they write. Each rule fires when a settle crosses its mark, and the
+ * unique (project, dedupe key) index makes every insert after the first a no-op, across instances.
+ * Counter updates are serialized by the row lock, so the first insert is made by the settle that
+ * crossed the threshold. A mark passed without a crossing (a limit lowered or a threshold added
+ * mid-period), or one whose settle committed but whose alert write did not (a crash between), is
+ * fired by `sweep`, which re-runs the rules on recently changed counters.
  */
 export class AlertService {
   /** Dedupe keys known to exist, so a rule that stays true does not re-insert on every call. */
-  private readonly fired = new Set<string>();
+  private readonly fired = new LRUCache<string, true>({ max: 100_000 });
 
   constructor(
     private readonly db: DataSource,
     private readonly webhooks: WebhookService,
+    private readonly out: AnnounceDeps,
   ) {}
 
-  /** Fires whatever `counters` crossed; returns the alerts actually created (for publishing after commit). */
-  async evaluate(
-    em: EntityManager,
-    projectId: string,
-    counters: SettledCounter[],
-    now: Date,
-  ): Promise<Alert[]> {
-    const candidates: NewAlert[] = [];
-    for (const counter of counters) candidates.push(...this.rules(counter, now));
-    const created: Alert[] = [];
-    for (const candidate of candidates) {
-      if (this.fired.has(`${projectId}:${candidate.dedupeKey}`)) continue;
-      const alert = await this.insert(em, projectId, candidate);
-      // Remember only keys that were already there: a key inserted now could still roll back.
-      if (alert) created.push(alert);
-      else this.remember(`${projectId}:${candidate.dedupeKey}`);
-    }
-    return created;
-  }
-
   /**
-   * The same rules outside any transaction (the hot path settles in one statement): most settles
-   * fire nothing and touch nothing; when something is due, one transaction writes the alerts and
-   * their webhook outbox rows. A crash before that is made good by `sweep`, which re-runs the rules
-   * (at or past, without `added`) on recently changed counters.
+   * Fires whatever a settle's `counters` crossed, outside its transaction (the hot path settles in
+   * one statement): most settles fire nothing and touch nothing; when something is due, one
+   * transaction writes the alerts and their webhook outbox rows. Returns the alerts created.
    */
-  async fire(projectId: string, counters: SettledCounter[], now: Date, added?: Pico): Promise<Alert[]> {
+  async fire(projectId: string, counters: BudgetCounterState[], now: Date, added?: Pico): Promise<Alert[]> {
     const due = counters
       .flatMap((counter) => this.rules(counter, now, added))
       .filter((candidate) => !this.fired.has(`${projectId}:${candidate.dedupeKey}`));
@@ -103,7 +97,9 @@ export class AlertService {
       const periodStart = new Date(row.period_start);
       const window = { start: periodStart, end: windowAt(periodStart, row.period, row.time_zone).end };
       const counter = counterOf(applicableOf(row, window), row);
-      created.push(...(await this.fire(row.project_id, [counter], now)));
+      const alerts = await this.fire(row.project_id, [counter], now);
+      this.announce(row.project_id, alerts);
+      created.push(...alerts);
     }
     return created;
   }
@@ -111,6 +107,53 @@ export class AlertService {
   /** Records an alert that is not about a budget (e.g. CIRCUIT_OPEN), in its own transaction. */
   async raise(projectId: string, alert: NewAlert): Promise<Alert | null> {
     return this.db.transaction((em) => this.insert(em, projectId, alert));
+  }
+
+  /**
+   * The upstream billed a call more than it held (it counted more prompt tokens than our estimate
+   * and the model's margin): one alert per reservation.
+   */
+  reservationExceeded(
+    projectId: string,
+    call: {
+      reservationId: string;
+      requestId: string;
+      model: string;
+      reserved: Pico;
+      charged: Pico;
+      promptEstimate: number;
+    },
+  ): Promise<Alert | null> {
+    return this.raise(projectId, {
+      budgetId: null,
+      periodStart: null,
+      type: 'RESERVATION_EXCEEDED',
+      severity: 'WARNING',
+      threshold: null,
+      utilization: 0,
+      snapshot: {
+        model: call.model,
+        requestId: call.requestId,
+        reserved: formatUsd(call.reserved),
+        charged: formatUsd(call.charged),
+        promptEstimate: call.promptEstimate,
+      },
+      dedupeKey: `RESERVATION_EXCEEDED:${call.reservationId}`,
+      message:
+        `Call ${call.requestId} on ${call.model} was billed $${formatUsd(call.charged)}, ` +
+        `more than the $${formatUsd(call.reserved)} it reserved: the upstream counted more prompt tokens than estimated`,
+    });
+  }
+
+  /**
+   * Tells the world what a change did: each new alert to its project's subscribers (on every
+   * instance), the webhook worker that deliveries are due, and, when budgets moved, the coalesced
+   * budget metrics. Every caller that may create alerts announces through here.
+   */
+  announce(projectId: string, alerts: readonly Alert[], budgetsChanged = false): void {
+    if (budgetsChanged) this.out.metrics.touch(projectId);
+    for (const alert of alerts) this.out.bus.publish('alert', { projectId, alertId: alert.id });
+    if (alerts.length > 0) this.out.worker.nudge();
   }
 
   list(projectId: string, days: number, severity?: AlertSeverity | null, limit = 200): Promise<Alert[]> {
@@ -131,7 +174,7 @@ export class AlertService {
    * the counter's lock), so its snapshot is the crossing one, even with settles racing on other
    * instances. Marks passed without a crossing (a limit lowered, a threshold added) are the sweep's.
    */
-  private rules(counter: SettledCounter, now: Date, added?: Pico): NewAlert[] {
+  private rules(counter: BudgetCounterState, now: Date, added?: Pico): NewAlert[] {
     const { budget, spent } = counter;
     const reached = (mark: Pico) =>
       spent > 0n && spent >= mark && (added === undefined || spent - added < mark);
@@ -226,8 +269,7 @@ export class AlertService {
   }
 
   private remember(key: string): void {
-    if (this.fired.size > 100_000) this.fired.clear();
-    this.fired.add(key);
+    this.fired.set(key, true);
   }
 }
 

@@ -5,7 +5,7 @@ import { ApiKey } from '../projects/api-key.entity';
 import { Budget, DEFAULT_THRESHOLDS, type BudgetPeriod, type BudgetPolicy } from './budget.entity';
 import { isValidTimeZone, windowAt, type Window } from './period';
 import { project, type Projection } from './projection';
-import type { CounterRow } from './reservation.service';
+import type { CounterRow } from './counters';
 
 /** Far above any real budget, and well inside the NUMERIC(30,12) column. */
 const MAX_LIMIT = parseUsd('1000000000000');

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/logger';
-import type { EventBus } from '../alerts/event-bus';
+import type { EventBus } from '../events/event-bus';
 
 /**
  * Coalesces budget-metric pushes: a settle marks its project dirty, and at most one event per

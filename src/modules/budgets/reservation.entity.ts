@@ -2,7 +2,12 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 
 import { moneyTransformer } from '../../db/columns';
 import type { Pico } from '../../shared/money';
 
-export type ReservationStatus = 'ACTIVE' | 'SETTLED' | 'RELEASED';
+/**
+ * ACTIVE while its call runs (renewed); then SETTLED (charged what the call cost), RELEASED (the call
+ * failed before costing anything, or the sweeper gave it back), or ABANDONED (its instance died: the
+ * sweeper charged it at its worst case, since the upstream may have billed the call).
+ */
+export type ReservationStatus = 'ACTIVE' | 'SETTLED' | 'RELEASED' | 'ABANDONED';
 
 /** One budget counter a reservation holds money on (amount as a decimal USD string). */
 export interface ReservationHold {
@@ -32,6 +37,10 @@ export class Reservation {
 
   @Column({ type: 'jsonb' })
   holds!: ReservationHold[];
+
+  /** The usage record to write if the hold is abandoned (columns as in usage_records; cost is the amount). */
+  @Column({ type: 'jsonb', nullable: true })
+  usage!: Record<string, unknown> | null;
 
   @Column({ type: 'varchar', length: 16, default: 'ACTIVE' })
   status!: ReservationStatus;

@@ -1,26 +1,18 @@
-import type { Pool, QueryConfig } from 'pg';
-import type { DataSource, EntityManager } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import { ledgerBatchItems, ledgerBatchSeconds } from '../../server/metrics';
-import { Batcher } from '../../shared/batcher';
-import { isConnectionFailure } from '../../shared/db-errors';
+import { LRUCache } from 'lru-cache';
+import type { DataSource } from 'typeorm';
 import { formatUsd, parseUsd, type Pico } from '../../shared/money';
-import type { BudgetPeriod, BudgetPolicy } from './budget.entity';
 import { BudgetExceededError } from './budget.errors';
+import {
+  applicableOf,
+  budgetSignature,
+  counterOfJson,
+  type ApplicableBudget,
+  type BudgetCounterState,
+  type BudgetRow,
+} from './counters';
+import type { Ledger } from './ledger';
+import type { AbandonedRow, SettleItem, SweepResult, UsageRow } from './ledger.types';
 import { windowAt, type Window } from './period';
-import type { ReservationHold } from './reservation.entity';
-
-/** A budget that applies to a call, with the window the call falls in. */
-export interface ApplicableBudget {
-  id: string;
-  apiKeyId: string | null;
-  period: BudgetPeriod;
-  policy: BudgetPolicy;
-  limit: Pico;
-  thresholds: number[];
-  periodStart: Date;
-  periodEnd: Date;
-}
 
 /** What a live reservation holds; `id` is null when no budget applied (nothing to hold). */
 export interface Hold {
@@ -29,284 +21,202 @@ export interface Hold {
   budgets: ApplicableBudget[];
 }
 
-/** A counter after a settle changed it: what alert rules look at. */
-export interface SettledCounter {
-  budget: ApplicableBudget;
-  spent: Pico;
-  reserved: Pico;
-  promptTokens: number;
-  completionTokens: number;
-  requests: number;
+export interface HoldRequest {
+  projectId: string;
+  apiKeyId: string | null;
+  requestId: string | null;
+  amount: Pico;
+  /** The usage record to write if the call is abandoned (its instance dies before it settles). */
+  abandoned: AbandonedRow;
 }
 
-export interface Charge {
-  cost: Pico;
-  promptTokens: number;
-  completionTokens: number;
-  /** Whether the call counts as a request on the counters (a failed call charges nothing and counts nothing). */
-  countRequest: boolean;
+export interface RecordedUsage {
+  usageId: string;
+  createdAt: Date;
+  /** The counters of the call's budgets after the charge (what alert rules look at). */
+  counters: BudgetCounterState[];
+}
+
+export interface ReservationPolicy {
+  /** A hold not renewed for this long is its dead call's: the sweeper takes it. */
+  ttlMs: number;
+  /** Abandoned holds are charged at their reserved amount (true) or released (false). */
+  chargeAbandoned: boolean;
 }
 
 const BUDGET_CACHE_MS = 5_000;
-
-/** Most reserves and settles one batch carries. */
-const BATCH_ITEMS = 100;
-
-/** A reserve or a settle, as the batch function reads it. */
-type LedgerItem = { op: 'reserve' | 'settle' } & Record<string, unknown>;
-
-interface ReserveRow {
-  reservation_id: string;
-  stale: boolean;
-  refused_budget: string | null;
-  spent: string | null;
-  reserved: string | null;
-}
-
-/** A budget_counters row as SQL returns it (NUMERIC and BIGINT as text). */
-export interface CounterRow {
-  spent: string;
-  reserved: string;
-  prompt_tokens: string;
-  completion_tokens: string;
-  requests: number;
-}
-
-interface SettleRow extends CounterRow {
-  already: boolean;
-  usage_id: string | null;
-  usage_created_at: Date | null;
-  budget_id: string;
-}
-
-/** A row of the batch function: an item's reserve or settle row, tagged with the item's index. */
-type BatchRow = ReserveRow & SettleRow & { item: number };
-
-/** A counter row of `budget`, in the form the alert rules read. */
-export function counterOf(budget: ApplicableBudget, row: CounterRow): SettledCounter {
-  return {
-    budget,
-    spent: parseUsd(row.spent),
-    reserved: parseUsd(row.reserved),
-    promptTokens: Number(row.prompt_tokens),
-    completionTokens: Number(row.completion_tokens),
-    requests: row.requests,
-  };
-}
-
-/** What a settle's rows say: null when the hold was settled before (nothing changed). */
-function settledFrom(
-  hold: Hold,
-  rows: SettleRow[],
-): { usageId: string | null; createdAt: Date | null; counters: SettledCounter[] } | null {
-  if (rows.length === 0) return { usageId: null, createdAt: null, counters: [] };
-  if (rows[0].already) return null;
-  // A budget deleted while the call was in flight took its counters with it: no row, no alert.
-  const counters = rows.flatMap((row) => {
-    const budget = hold.budgets.find((b) => b.id === row.budget_id);
-    return budget ? [counterOf(budget, row)] : [];
-  });
-  return { usageId: rows[0].usage_id, createdAt: rows[0].usage_created_at, counters };
-}
-
-/** A budgets row (limit as text) with the window a call falls in. */
-export function applicableOf(row: BudgetRow, window: Window): ApplicableBudget {
-  return {
-    id: row.id,
-    apiKeyId: row.api_key_id,
-    period: row.period,
-    policy: row.policy,
-    limit: parseUsd(row.limit_usd),
-    thresholds: row.thresholds,
-    periodStart: window.start,
-    periodEnd: window.end,
-  };
-}
-
-/** What the caller believes applies, in the reserve function's terms ("id:limit:period:zone", id order). */
-function signature(rows: BudgetRow[]): string {
-  return rows.map((r) => `${r.id}:${r.limit_usd}:${r.period}:${r.time_zone}`).join(',');
-}
-
-export interface BudgetRow {
-  id: string;
-  api_key_id: string | null;
-  period: BudgetPeriod;
-  policy: BudgetPolicy;
-  limit_usd: string;
-  thresholds: number[];
-  time_zone: string;
-}
+/** How many holds the sweeper takes in one transaction. */
+const SWEEP_BATCH = 500;
 
 /**
- * Reserve, settle, release. The database is the arbiter: a reservation is a conditional
- * increment of `reserved` on every counter that applies (all or none, in one transaction),
- * so concurrent calls on any number of instances can never overshoot a limit.
+ * Budget holds. The database is the arbiter: a reservation is a conditional increment of
+ * `reserved` on every counter that applies (all or none, in one transaction), so concurrent calls
+ * on any number of instances can never overshoot a limit. A hold lives as long as its call: this
+ * instance renews the holds of its calls in flight, so only the holds of calls that died expire.
  */
 export class ReservationService {
   /** Budget rows per (project, key), cached briefly; the reserve function refuses a stale list. */
-  private readonly budgetCache = new Map<string, { rows: Promise<BudgetRow[]>; expires: number }>();
+  private readonly budgetCache = new LRUCache<string, { rows: Promise<BudgetRow[]> }>({
+    max: 10_000,
+    ttl: BUDGET_CACHE_MS,
+  });
   /** Current windows per (period, zone): Intl is slow, and a window stays valid until its end. */
   private readonly windows = new Map<string, Window>();
-
-  /**
-   * Concurrent reserves and settles go to the database together (group commit): the items of a
-   * batch run one after the other in one transaction, exactly as they would alone.
-   */
-  private readonly batch = new Batcher<LedgerItem, BatchRow[]>((items) => this.runBatch(items), {
-    maxItems: BATCH_ITEMS,
-    retryAlone: (error) => !isConnectionFailure(error),
-    observe: (items, seconds) => {
-      ledgerBatchItems.observe(items);
-      ledgerBatchSeconds.observe(seconds);
-    },
-  });
+  /** Holds of this instance's calls in flight, with when each was last renewed (ms). */
+  private readonly live = new Map<string, number>();
+  private readonly renewer: NodeJS.Timeout;
+  private renewing: Promise<void> | undefined;
 
   constructor(
     private readonly db: DataSource,
-    private readonly ttlMs: number,
-    /** A batch stuck longer than this is given up: the next one must not wait behind it forever. */
-    private readonly batchTimeoutMs: number,
-  ) {}
+    private readonly ledger: Ledger,
+    private readonly policy: ReservationPolicy,
+  ) {
+    this.renewer = setInterval(() => void this.renewLiveHolds(), this.renewEveryMs);
+    this.renewer.unref();
+  }
+
+  /** A third of the TTL: a hold is renewed at least twice before it could expire. */
+  private get renewEveryMs(): number {
+    return Math.max(100, Math.floor(this.policy.ttlMs / 3));
+  }
 
   /**
    * Holds `amount` on every applicable budget, or on none, in one database round trip: throws
    * BudgetExceededError naming a refusing budget (a REJECT one when any refuses, so a DOWNGRADE
    * never masks a hard limit). The counters stay locked only while the function runs.
    */
-  async reserve(
-    projectId: string,
-    apiKeyId: string | null,
-    requestId: string | null,
-    amount: Pico,
-    now = new Date(),
-  ): Promise<Hold> {
+  async reserveHold(req: HoldRequest, now = new Date()): Promise<Hold> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const rows = await this.budgetRows(projectId, apiKeyId, attempt > 0);
+      const rows = await this.budgetRows(req.projectId, req.apiKeyId, attempt > 0);
       const budgets = rows.map((row) => this.toApplicable(row, now));
-      const result = await this.batch.submit({
+      const result = await this.ledger.submit({
         op: 'reserve',
-        project: projectId,
-        key: apiKeyId,
-        request: requestId,
-        amount: formatUsd(amount),
-        ttlMs: this.ttlMs,
-        signature: signature(rows),
+        project: req.projectId,
+        key: req.apiKeyId,
+        request: req.requestId,
+        amount: formatUsd(req.amount),
+        ttlMs: this.policy.ttlMs,
+        signature: budgetSignature(rows),
         budgets: budgets.map((b) => b.id),
         starts: budgets.map((b) => b.periodStart.toISOString()),
         limits: rows.map((r) => r.limit_usd),
+        usage: req.abandoned,
       });
-      if (result[0]?.stale) continue; // budgets changed since they were cached: reload and retry
-      if (budgets.length === 0) return { id: null, amount, budgets };
-      const refused = result.filter((r) => r.refused_budget !== null);
-      if (refused.length > 0) {
-        const errors = refused.map((r) => {
-          const budget = budgets.find((b) => b.id === r.refused_budget)!;
+      if ('stale' in result) continue; // budgets changed since they were cached: reload and retry
+      if ('refused' in result) {
+        const errors = result.refused.map((r) => {
+          const budget = budgets.find((b) => b.id === r.budget)!;
           return new BudgetExceededError({
             budgetId: budget.id,
             period: budget.period,
             policy: budget.policy,
             scope: budget.apiKeyId ? 'API_KEY' : 'PROJECT',
-            spent: parseUsd(r.spent!),
-            reserved: parseUsd(r.reserved!),
+            spent: parseUsd(r.spent),
+            reserved: parseUsd(r.reserved),
             limit: budget.limit,
-            estimate: amount,
+            estimate: req.amount,
           });
         });
-        throw errors.find((e) => e.shortfall.policy === 'REJECT') ?? errors[0];
+        throw errors.find((e) => e.shortfall.policy === 'REJECT') ?? errors[0]!;
       }
-      return { id: result[0].reservation_id, amount, budgets };
+      return { id: result.reservation, amount: req.amount, budgets };
     }
     throw new Error('the budgets of this project kept changing during the reservation');
   }
 
   /**
-   * Turns a hold into the actual charge, inside `em` (the caller's transaction, which also writes
-   * the usage record). Idempotent: a hold already settled changes nothing (and returns []); a hold
-   * the sweeper released meanwhile is still charged (the call did happen), with nothing to unhold.
+   * Keeps a hold alive while its call runs (renewed by this instance); the returned function ends
+   * that when the call is done. Without it, a call longer than the TTL would lose its hold to the
+   * sweeper while it runs, and other calls could spend that money.
    */
-  async settle(em: EntityManager, hold: Hold, charge: Charge): Promise<SettledCounter[]> {
-    if (hold.id === null) return [];
-    return (await this.callSettle(em, hold, charge, null))?.counters ?? [];
+  keepAlive(hold: Hold): () => void {
+    const id = hold.id;
+    if (id === null) return () => undefined;
+    this.live.set(id, Date.now());
+    return () => this.live.delete(id);
   }
 
   /**
-   * The hot path's settle: the usage record, the reservation and the counters change in one step
-   * (batched with concurrent settles, in its own transaction), so the counter rows are locked only
-   * while the batch runs. A hold with no budget (id null) writes only the usage record. Null when
-   * the hold was already settled (nothing was written).
+   * Charges a call: its usage record, the reservation and the counters change in one step (batched
+   * with concurrent ones). A hold with no budget (id null) writes only the usage record. Idempotent:
+   * settling again (a retry after a lost connection) changes nothing and reports no counters.
    */
-  async settleRecorded(
+  async recordUsage(
     hold: Hold,
-    charge: Charge,
-    usage: Record<string, unknown>,
-  ): Promise<{ usageId: string; createdAt: Date; counters: SettledCounter[] } | null> {
-    const rows = await this.batch.submit({
-      op: 'settle',
-      reservation: hold.id,
-      cost: formatUsd(charge.cost),
-      prompt: charge.promptTokens,
-      completion: charge.completionTokens,
-      requests: charge.countRequest ? 1 : 0,
-      usage,
+    usage: UsageRow,
+    options: Pick<SettleItem, 'supersede' | 'done'> = {},
+  ): Promise<RecordedUsage> {
+    const item: SettleItem = { op: 'settle', reservation: hold.id, usage, ...options };
+    // A supersede may lock another call's counters, outside what a batch locks up front: alone.
+    const result = options.supersede ? await this.ledger.alone(item) : await this.ledger.submit(item);
+    // Settled before (a retry after a lost connection): its counters were the first try's to report.
+    if ('already' in result) {
+      const ref = result.usage ?? { id: usage.id, created_at: new Date().toISOString() };
+      return { usageId: ref.id, createdAt: new Date(ref.created_at), counters: [] };
+    }
+    const counters = result.counters.flatMap((json) => {
+      const budget = hold.budgets.find((b) => b.id === json.budget);
+      // A budget deleted while the call was in flight took its counters with it: no row, no alert.
+      return budget ? [counterOfJson(budget, json)] : [];
     });
-    const result = settledFrom(hold, rows);
-    if (!result) return null;
-    return { usageId: result.usageId!, createdAt: result.createdAt!, counters: result.counters };
+    return { usageId: result.usage.id, createdAt: new Date(result.usage.created_at), counters };
   }
 
-  private async callSettle(
-    em: EntityManager,
-    hold: Hold,
-    charge: Charge,
-    usage: Record<string, unknown> | null,
-  ): Promise<{ usageId: string | null; createdAt: Date | null; counters: SettledCounter[] } | null> {
-    const rows: SettleRow[] = await em.query(
-      `SELECT * FROM tollgate_settle($1, $2::numeric, $3, $4, $5, $6::jsonb)`,
-      [
-        hold.id,
-        formatUsd(charge.cost),
-        charge.promptTokens,
-        charge.completionTokens,
-        charge.countRequest ? 1 : 0,
-        usage === null ? null : JSON.stringify(usage),
-      ],
-    );
-    return settledFrom(hold, rows);
+  /** Gives a hold back untouched (the call failed before costing anything), with the failed attempt's record if any. */
+  async releaseHold(hold: Hold, failure: UsageRow | null): Promise<void> {
+    if (hold.id === null && failure === null) return;
+    await this.ledger.submit({ op: 'release', reservation: hold.id, usage: failure });
+  }
+
+  /** Takes the expired holds of calls that died: charged as ABANDONED, or released, as the operator chose. */
+  async sweepExpiredHolds(): Promise<SweepResult> {
+    return this.ledger.sweepHolds(SWEEP_BATCH, this.policy.chargeAbandoned);
   }
 
   /**
-   * Runs `items` through the batch function; returns each item's rows, in item order. A named
-   * statement on TypeORM's own pg pool: each connection parses and plans it once, not per batch.
-   * One batch runs at a time, so a stuck one would hold up every call: past `batchTimeoutMs` it
-   * fails ("Query read timeout", a connection failure: settles retry, and find what committed)
-   * and pg drops its connection.
+   * Takes at once the holds of a requestId whose lease lapsed (its call died): a retry is about to
+   * run it again, and must find the first call's charge as an ABANDONED placeholder to replace.
    */
-  private async runBatch(items: LedgerItem[]): Promise<BatchRow[][]> {
-    const pool = (this.db.driver as PostgresDriver).master as Pool;
-    const { rows } = await pool.query<BatchRow>({
-      name: 'tollgate_ledger_batch',
-      text: 'SELECT * FROM tollgate_ledger_batch($1::jsonb)',
-      values: [JSON.stringify(items)],
-      query_timeout: this.batchTimeoutMs, // read by pg's client, missing from @types/pg's QueryConfig
-    } as QueryConfig);
-    const byItem = items.map((): BatchRow[] => []);
-    for (const row of rows) byItem[row.item].push(row);
-    return byItem;
+  abandonHoldsOf(projectId: string, requestId: string): Promise<SweepResult> {
+    return this.ledger.sweepHolds(SWEEP_BATCH, this.policy.chargeAbandoned, {
+      project: projectId,
+      request: requestId,
+    });
+  }
+
+  /** Stops renewing (at shutdown, after the last call settled). */
+  async close(): Promise<void> {
+    clearInterval(this.renewer);
+    await this.renewing;
+  }
+
+  /** Renews the live holds not renewed for a third of the TTL (short calls never need it). */
+  private async renewLiveHolds(): Promise<void> {
+    if (this.renewing || this.live.size === 0) return;
+    const now = Date.now();
+    const due = [...this.live].filter(([, at]) => now - at >= this.renewEveryMs).map(([id]) => id);
+    if (due.length === 0) return;
+    this.renewing = this.ledger
+      .renewHolds(due, this.policy.ttlMs)
+      .then(() => {
+        for (const id of due) if (this.live.has(id)) this.live.set(id, now);
+      })
+      .catch(() => undefined) // tried again at the next tick; the TTL leaves room for two misses
+      .finally(() => (this.renewing = undefined));
+    await this.renewing;
   }
 
   private budgetRows(projectId: string, apiKeyId: string | null, fresh: boolean): Promise<BudgetRow[]> {
     const key = `${projectId}:${apiKeyId ?? ''}`;
-    const now = Date.now();
     const hit = this.budgetCache.get(key);
-    if (!fresh && hit && hit.expires > now) return hit.rows;
+    if (!fresh && hit) return hit.rows;
     const rows = this.db.query(
       `SELECT id, api_key_id, period, policy, limit_usd::text AS limit_usd, thresholds, time_zone FROM budgets
         WHERE project_id = $1 AND (api_key_id IS NULL OR api_key_id = $2) ORDER BY id`,
       [projectId, apiKeyId],
     ) as Promise<BudgetRow[]>;
-    if (this.budgetCache.size > 10_000) this.budgetCache.clear();
-    this.budgetCache.set(key, { rows, expires: now + BUDGET_CACHE_MS });
+    this.budgetCache.set(key, { rows });
     rows.catch(() => this.budgetCache.delete(key));
     return rows;
   }
@@ -319,58 +229,5 @@ export class ReservationService {
       this.windows.set(key, window);
     }
     return applicableOf(row, window);
-  }
-
-  /** Gives a hold back untouched (the call failed before costing anything). Idempotent. */
-  async release(hold: Hold, em?: EntityManager): Promise<boolean> {
-    if (hold.id === null) return false;
-    const id = hold.id;
-    const run = async (tx: EntityManager) => (await this.releaseAll(tx, [id])) > 0;
-    return em ? run(em) : this.db.transaction(run);
-  }
-
-  /** Releases reservations whose calls died (expired while ACTIVE). Returns how many. */
-  async sweep(limit = 500): Promise<number> {
-    return this.db.transaction(async (em) => {
-      const expired: { id: string }[] = await em.query(
-        `SELECT id FROM reservations WHERE status = 'ACTIVE' AND expires_at < now()
-          ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [limit],
-      );
-      const ids = expired.map((r) => r.id);
-      return ids.length === 0 ? 0 : this.releaseAll(em, ids);
-    });
-  }
-
-  /**
-   * Marks ACTIVE reservations released and takes what they held off the counters. All their holds are
-   * summed per counter and applied in budget id order, the order reserve locks counters in: taking
-   * them reservation by reservation would lock counters out of order and could deadlock a reserve.
-   */
-  private async releaseAll(em: EntityManager, ids: string[]): Promise<number> {
-    const [rows]: { holds: ReservationHold[] }[][] = await em.query(
-      `UPDATE reservations SET status = 'RELEASED', closed_at = now()
-        WHERE id = ANY($1::uuid[]) AND status = 'ACTIVE' RETURNING holds`,
-      [ids],
-    );
-    if (!rows || rows.length === 0) return 0;
-    const held = new Map<string, { budgetId: string; periodStart: string; amount: Pico }>();
-    for (const h of rows.flatMap((r) => r.holds)) {
-      const periodStart = new Date(h.periodStart).toISOString();
-      const key = `${h.budgetId}|${periodStart}`;
-      const sum = held.get(key) ?? { budgetId: h.budgetId, periodStart, amount: 0n };
-      sum.amount += parseUsd(h.amount);
-      held.set(key, sum);
-    }
-    // Postgres orders uuids as their lowercase hex text, so plain string order is its order.
-    const ordered = [...held.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, h]) => h);
-    for (const h of ordered) {
-      await em.query(
-        `UPDATE budget_counters SET reserved = reserved - $3::numeric, updated_at = now()
-          WHERE budget_id = $1 AND period_start = $2`,
-        [h.budgetId, h.periodStart, formatUsd(h.amount)],
-      );
-    }
-    return rows.length;
   }
 }

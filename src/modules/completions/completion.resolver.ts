@@ -26,7 +26,7 @@ export class CompletionResolver {
     @Arg('input') input: ChatCompletionInput,
   ): Promise<ChatCompletionType> {
     const who = requireProjectKey(ctx);
-    const result = await this.completions.create(who, toRequest(input), ctx.signal);
+    const result = await this.completions.complete(who, toRequest(input), ctx.signal);
     return completionView(result);
   }
 

@@ -1,52 +1,50 @@
 import crypto from 'node:crypto';
-import type { DataSource } from 'typeorm';
 import type { Config } from '../../config';
-import { completionSeconds, completionsTotal } from '../../server/metrics';
-import { DomainError, UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
+import { DomainError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { BudgetExceededError } from '../budgets/budget.errors';
+import { completionSeconds, completionsTotal } from '../../shared/metrics';
 import type { ReservationService } from '../budgets/reservation.service';
 import type { GatewayLimiter } from '../limits/gateway-limiter';
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Catalog, CatalogService } from '../providers/catalog.service';
-import type { Model } from '../providers/model.entity';
-import { UpstreamCallFailed, type CallResult, type UpstreamClient } from '../providers/upstream.client';
+import type { Tier } from '../providers/model.entity';
 import { classify } from '../routing/classifier';
 import { worstCase, type RoutePlan, type RouterService } from '../routing/router.service';
+import type { AttemptLoop } from './attempt-loop';
 import type { CompletionRequest, CompletionResult } from './completion.types';
 import { validateRequest, type ValidRequest } from './completion.validation';
-import type { IdempotencyService } from './idempotency.service';
-import { checkUsage, type Attempt, type CallContext, type CompletionLedger } from './completion.ledger';
-import { countChatTokensAsync, countTextTokens } from './tokenizer';
+import type { IdempotencyClaim, IdempotencyService } from './idempotency.service';
+import type { PromptMargins } from '../providers/prompt-margin';
+import { StreamMeter } from './stream-meter';
+import { countChatTokensAsync } from './tokenizer';
 
 export interface CompletionDeps {
-  db: DataSource;
-  config: Config;
+  config: Pick<
+    Config,
+    'maxMessages' | 'maxPromptChars' | 'maxOutputTokens' | 'routingRules' | 'callDeadlineMs'
+  >;
   log: Logger;
   catalog: CatalogService;
   router: RouterService;
   limiter: GatewayLimiter;
   reservations: ReservationService;
-  upstream: UpstreamClient;
-  ledger: CompletionLedger;
   idempotency: IdempotencyService;
+  attempts: AttemptLoop;
+  margins: PromptMargins;
 }
 
-/** Where a streamed call's text goes, and how much of it there is so far. */
-interface StreamSink {
-  onDelta: (text: string) => void;
-  text: string;
-  tokens: number;
-  /** Set when the stream reached maxTokens and was cut there. */
-  capped: boolean;
-  cut: AbortController;
+/** A call routed and estimated, before anything is held. */
+interface PreparedCall {
+  catalog: Catalog;
+  /** Prompt tokens by our tokenizer. */
+  promptTokens: number;
+  plan: RoutePlan;
 }
-
-class StreamCapReached extends Error {}
 
 /**
- * The completion pipeline, in the order of SPEC.md: validate, idempotency, route, estimate,
- * rate-limit (before anything is reserved), reserve, call, settle, alert and publish.
+ * The completion pipeline, in the order of SPEC.md: validate, idempotency, prepare (route and
+ * estimate), admit (gateway rate limits, before anything is held), then the attempt loop (hold,
+ * call, settle, fall back), whose recording announces alerts and metrics.
  */
 export class CompletionService {
   private inflight = 0;
@@ -54,11 +52,8 @@ export class CompletionService {
 
   constructor(private readonly d: CompletionDeps) {}
 
-  create(who: KeyPrincipal, request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
-    return measured(async () => {
-      const req = validateRequest(request, this.d.config);
-      return this.once(who, req, () => this.run(who, req, req.requestId ?? crypto.randomUUID(), signal));
-    });
+  complete(who: KeyPrincipal, request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    return measured(() => this.serve(who, validateRequest(request, this.d.config), null, signal));
   }
 
   /**
@@ -66,73 +61,40 @@ export class CompletionService {
    * the promise resolves with the settled result (usage and exact cost) at the end. A repeat of
    * a finished requestId replays its text as one piece. If the client goes away (`signal`), the
    * upstream request is aborted and the tokens produced so far are charged; a stream is cut at
-   * maxTokens, so it never costs more than it reserved.
+   * maxTokens, so it never costs more completion than it reserved. `callId` names the call when
+   * the request carries no requestId (a door that must send the id before the first piece).
    */
   stream(
     who: KeyPrincipal,
     request: CompletionRequest,
     onDelta: (text: string) => void,
     signal?: AbortSignal,
-    /** The id to record the call under when the request carries no requestId (a door that must name it first). */
     callId?: string,
   ): Promise<CompletionResult> {
-    return measured(() => this.streamed(who, request, onDelta, signal, callId));
+    return measured(async () => {
+      const req = validateRequest(request, this.d.config);
+      const result = await this.serve(who, req, { onDelta, callId }, signal);
+      if (result.replayed) onDelta(result.content);
+      return result;
+    });
   }
 
-  private async streamed(
-    who: KeyPrincipal,
-    request: CompletionRequest,
-    onDelta: (text: string) => void,
-    signal?: AbortSignal,
-    callId?: string,
-  ): Promise<CompletionResult> {
-    const req = validateRequest(request, this.d.config);
-    const cut = new AbortController();
-    const sink: StreamSink = { text: '', tokens: 0, capped: false, cut, onDelta: () => undefined };
-    sink.onDelta = (text) => {
-      if (sink.capped) return;
-      const tokens = countTextTokens(text);
-      if (sink.tokens + tokens > req.maxTokens) {
-        sink.capped = true;
-        cut.abort(new StreamCapReached('maxTokens reached'));
-        return;
-      }
-      sink.tokens += tokens;
-      sink.text += text;
-      onDelta(text);
-    };
-    const both = signal ? AbortSignal.any([signal, cut.signal]) : cut.signal;
-    const result = await this.once(who, req, () =>
-      this.run(who, req, req.requestId ?? callId ?? crypto.randomUUID(), both, sink),
-    );
-    if (result.replayed) onDelta(result.content);
-    return result;
-  }
-
-  /** Runs `work` once per requestId (when one is given), and counts it as in flight. */
-  private once(
-    who: KeyPrincipal,
-    req: ValidRequest,
-    work: () => Promise<CompletionResult>,
-  ): Promise<CompletionResult> {
-    if (!req.requestId) return this.track(work);
-    return this.d.idempotency.run(who.projectId, req.requestId, () => this.track(work));
-  }
-
-  /** What a call would reserve: the routed model, prompt tokens by the tokenizer, worst-case cost. */
+  /** What a call would reserve: the routed model, prompt tokens by the tokenizer, worst-case cost with the model's margin. */
   async estimate(who: KeyPrincipal, request: CompletionRequest) {
     const req = validateRequest(request, this.d.config);
-    const catalog = await this.d.catalog.catalog(who.projectId);
-    const promptTokens = await countChatTokensAsync(req.messages);
-    const tier = classify(req, this.d.config.routingRules);
-    const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens, false);
-    const model = plan.chain[0];
+    const { catalog, promptTokens, plan } = await this.prepare(who, req, false);
+    const model = plan.chain[0]!;
+    const provider = catalog.providers.get(model.providerId);
+    const reserved = provider
+      ? this.d.margins.reservedPromptTokens(model, provider, promptTokens)
+      : promptTokens;
     return {
       model: model.name,
       tier: plan.tier,
       promptTokens,
+      reservedPromptTokens: reserved,
       maxTokens: req.maxTokens,
-      worstCaseCost: worstCase(model, promptTokens, req.maxTokens),
+      worstCaseCost: worstCase(model, reserved, req.maxTokens),
     };
   }
 
@@ -140,6 +102,83 @@ export class CompletionService {
   idle(): Promise<void> {
     if (this.inflight === 0) return Promise.resolve();
     return new Promise((resolve) => (this.drained = resolve));
+  }
+
+  /** Idempotency, then the call: once per requestId when the client gave one. */
+  private serve(
+    who: KeyPrincipal,
+    req: ValidRequest,
+    stream: { onDelta: (text: string) => void; callId?: string } | null,
+    signal: AbortSignal | undefined,
+  ): Promise<CompletionResult> {
+    if (!req.requestId) {
+      const requestId = stream?.callId ?? crypto.randomUUID();
+      return this.track(() => this.execute(who, req, requestId, null, stream?.onDelta ?? null, signal));
+    }
+    const requestId = req.requestId;
+    return this.d.idempotency.once(who.projectId, requestId, requestHash(req), (claim) =>
+      this.track(() => this.execute(who, req, requestId, claim, stream?.onDelta ?? null, signal)),
+    );
+  }
+
+  /** Route and estimate: the classifier's tier, the tokenizer's prompt count, the router's plan. */
+  private async prepare(who: KeyPrincipal, req: ValidRequest, advance: boolean): Promise<PreparedCall> {
+    const catalog = await this.d.catalog.catalog(who.projectId);
+    const tier: Tier = classify(req, this.d.config.routingRules);
+    const promptTokens = await countChatTokensAsync(req.messages);
+    const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens, advance);
+    return { catalog, promptTokens, plan };
+  }
+
+  private async execute(
+    who: KeyPrincipal,
+    req: ValidRequest,
+    requestId: string,
+    claim: IdempotencyClaim | null,
+    onDelta: ((text: string) => void) | null,
+    clientSignal: AbortSignal | undefined,
+  ): Promise<CompletionResult> {
+    const started = performance.now();
+    const { catalog, promptTokens, plan } = await this.prepare(who, req, true);
+    // Gateway key and project limits, before any reservation: a refused call holds nothing.
+    const admission = await this.d.limiter.admit(who, promptTokens + req.maxTokens);
+    // Not AbortSignal.timeout: its timer would keep every call's signal alive for the whole deadline.
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error('the call passed its deadline')),
+      this.d.config.callDeadlineMs,
+    );
+    const meter = onDelta ? new StreamMeter(req.maxTokens, onDelta) : null;
+    const signals = [deadline.signal, clientSignal, meter?.cut.signal].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
+    let usedTokens = 0;
+    try {
+      // The first call of this requestId died with its instance: its holds are taken now (charged
+      // as ABANDONED), so this call's charge can replace that placeholder.
+      if (claim?.tookOver) await this.d.reservations.abandonHoldsOf(who.projectId, requestId);
+      const result = await this.d.attempts.callAlongChain({
+        who,
+        req,
+        requestId,
+        catalog,
+        promptEstimate: promptTokens,
+        tier: plan.tier,
+        fallbacks: [],
+        started,
+        meter,
+        claim,
+        plan,
+        signal: AbortSignal.any(signals),
+        clientGone: () => clientSignal?.aborted === true,
+        deadlinePassed: () => deadline.signal.aborted,
+      });
+      usedTokens = result.totalTokens;
+      return result;
+    } finally {
+      clearTimeout(timer);
+      admission.refundUnusedTokens(usedTokens);
+    }
   }
 
   private async track<T>(fn: () => Promise<T>): Promise<T> {
@@ -153,177 +192,15 @@ export class CompletionService {
       }
     }
   }
+}
 
-  private async run(
-    who: KeyPrincipal,
-    req: ValidRequest,
-    requestId: string,
-    signal?: AbortSignal,
-    sink?: StreamSink,
-  ): Promise<CompletionResult> {
-    const started = performance.now();
-    const catalog = await this.d.catalog.catalog(who.projectId);
-    const tier = classify(req, this.d.config.routingRules);
-    const promptTokens = await countChatTokensAsync(req.messages);
-    const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens);
-    // Gateway key and project limits, before any reservation: a refused call holds nothing.
-    const admission = await this.d.limiter.admit(who, promptTokens + req.maxTokens);
-    let usedTokens = 0;
-    try {
-      const ctx: CallContext = {
-        who,
-        req,
-        requestId,
-        catalog,
-        promptEstimate: promptTokens,
-        tier: plan.tier,
-        fallbacks: [],
-        started,
-        streamed: sink !== undefined,
-      };
-      const result = await this.callAlongChain(ctx, plan, signal, sink);
-      usedTokens = result.totalTokens;
-      return result;
-    } finally {
-      admission.settle(usedTokens);
-    }
-  }
-
-  /** Calls the plan's first usable model; on an unavailable upstream, falls back along the chain. */
-  private async callAlongChain(
-    ctx: CallContext,
-    plan: RoutePlan,
-    signal?: AbortSignal,
-    sink?: StreamSink,
-  ): Promise<CompletionResult> {
-    const { who, req, requestId, catalog, promptEstimate } = ctx;
-    let index = this.nextUsable(catalog, plan.chain, 0);
-    if (index < 0) {
-      throw new UpstreamUnavailableError(
-        `Model "${plan.chain[0].name}" is unavailable: its circuit is open or every upstream key failed`,
-        { model: plan.chain[0].name },
-      );
-    }
-    const reserve = (model: Model) =>
-      this.reserveFor(who, requestId, model, catalog, promptEstimate, req.maxTokens);
-    let attempt = await reserve(plan.chain[index]);
-    for (;;) {
-      const provider = catalog.providers.get(attempt.model.providerId);
-      let call: CallResult;
-      try {
-        if (!provider) throw new Error(`model ${attempt.model.name} has no provider`);
-        call = await this.d.upstream.call({
-          provider,
-          model: attempt.model,
-          messages: req.messages,
-          maxTokens: req.maxTokens,
-          temperature: req.temperature,
-          signal,
-          onDelta: sink?.onDelta,
-          fallbackOnTimeout: !attempt.downgraded && this.nextUsable(catalog, plan.chain, index + 1) >= 0,
-        });
-        if (call.reply.usage && !checkUsage(call.reply.usage)) {
-          const refused = new UpstreamError('Upstream reported inconsistent token usage', {
-            provider: provider.name,
-          });
-          throw new UpstreamCallFailed(refused, call.attempts, call.upstreamLatencyMs, true);
-        }
-      } catch (error) {
-        if (sink && sink.text.length > 0) return this.settlePartial(ctx, attempt, sink, signal, error);
-        await this.d.ledger.recordFailure(ctx, attempt, error, provider?.name);
-        const retryable = error instanceof UpstreamCallFailed && error.error.code === 'UPSTREAM_UNAVAILABLE';
-        const next = retryable && !attempt.downgraded ? this.nextUsable(catalog, plan.chain, index + 1) : -1;
-        if (next < 0) throw error instanceof UpstreamCallFailed ? error.error : error;
-        ctx.fallbacks.push(attempt.model.name);
-        index = next;
-        attempt = await reserve(plan.chain[index]);
-        continue;
-      }
-      // A stream cut at maxTokens may still have been read to its end: charge what was passed on.
-      if (sink?.capped) return this.settlePartial(ctx, attempt, sink, signal, null, call);
-      return this.d.ledger.settle(ctx, attempt, call);
-    }
-  }
-
-  /**
-   * A stream that ended after text reached the client: cut at maxTokens (a success, finish
-   * reason "length"), abandoned by the client (CANCELLED), or broken upstream (UPSTREAM_ERROR).
-   * Either way the tokens produced are charged, counted by the tokenizer.
-   */
-  private async settlePartial(
-    ctx: CallContext,
-    attempt: Attempt,
-    sink: StreamSink,
-    signal: AbortSignal | undefined,
-    error: unknown,
-    call?: CallResult,
-  ): Promise<CompletionResult> {
-    const failed = error instanceof UpstreamCallFailed ? error : null;
-    const outcome = sink.capped ? 'SUCCESS' : signal?.aborted ? 'CANCELLED' : 'UPSTREAM_ERROR';
-    const result = await this.d.ledger.settle(
-      ctx,
-      attempt,
-      {
-        reply: {
-          content: sink.text,
-          finishReason: sink.capped ? 'length' : outcome === 'CANCELLED' ? 'cancelled' : 'error',
-          model: attempt.model.upstreamName,
-          usage: null,
-        },
-        attempts: call?.attempts ?? failed?.attempts ?? 1,
-        upstreamLatencyMs:
-          call?.upstreamLatencyMs ?? failed?.upstreamLatencyMs ?? Math.round(performance.now() - ctx.started),
-      },
-      outcome,
-    );
-    if (outcome === 'SUCCESS') return result;
-    throw failed ? failed.error : error;
-  }
-
-  /** The first model of the chain from `from` on that routing may still use (health changes mid-call). */
-  private nextUsable(catalog: Catalog, chain: Model[], from: number): number {
-    for (let i = from; i < chain.length; i++) if (this.d.router.isUsable(catalog, chain[i])) return i;
-    return -1;
-  }
-
-  /** Holds the worst-case cost; under a DOWNGRADE budget, falls to the cheapest model that fits. */
-  private async reserveFor(
-    who: KeyPrincipal,
-    requestId: string,
-    model: Model,
-    catalog: Catalog,
-    promptTokens: number,
-    maxTokens: number,
-  ): Promise<Attempt> {
-    const estimate = worstCase(model, promptTokens, maxTokens);
-    try {
-      return {
-        model,
-        hold: await this.d.reservations.reserve(who.projectId, who.keyId, requestId, estimate),
-        downgraded: false,
-      };
-    } catch (error) {
-      if (!(error instanceof BudgetExceededError) || error.shortfall.policy !== 'DOWNGRADE') throw error;
-      const cheaper = [...catalog.models.values()]
-        .filter((m) => m.enabled && m !== model && this.d.router.isUsable(catalog, m))
-        .map((m) => ({ m, cost: worstCase(m, promptTokens, maxTokens) }))
-        .filter((c) => c.cost < estimate)
-        .sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));
-      for (const { m, cost } of cheaper) {
-        try {
-          return {
-            model: m,
-            hold: await this.d.reservations.reserve(who.projectId, who.keyId, requestId, cost),
-            downgraded: true,
-          };
-        } catch (inner) {
-          if (!(inner instanceof BudgetExceededError)) throw inner;
-          if (inner.shortfall.policy !== 'DOWNGRADE') throw inner;
-        }
-      }
-      throw error;
-    }
-  }
+/**
+ * What identifies a request for its idempotency key: everything that shapes the call (not the key
+ * itself, and not whether it is streamed: a stream may replay a plain call's result and back).
+ */
+export function requestHash(req: ValidRequest): string {
+  const { requestId: _id, ...shape } = req;
+  return crypto.hash('sha256', JSON.stringify(shape), 'hex');
 }
 
 /**

@@ -22,12 +22,12 @@ interface Limit extends BucketSpec {
   name: LimitName;
 }
 
-/** An admitted call; `settle` gives back the tokens it was charged and did not use. */
+/** An admitted call; `refundUnusedTokens` gives back the tokens it was charged and did not use. */
 export interface Admission {
-  settle(actualTokens: number): void;
+  refundUnusedTokens(actualTokens: number): void;
 }
 
-const ADMIT_ALL: Admission = { settle: () => undefined };
+const ADMIT_ALL: Admission = { refundUnusedTokens: () => undefined };
 
 const DESCRIBE: Record<LimitName, string> = {
   KEY_RPM: "this API key's requests per minute",
@@ -72,7 +72,7 @@ export class GatewayLimiter {
     const charged = limits.filter((l) => l.name.endsWith('TPM'));
     if (charged.length === 0) return ADMIT_ALL;
     return {
-      settle: (actualTokens) => {
+      refundUnusedTokens: (actualTokens) => {
         for (const limit of charged) {
           const unused = limit.cost - Math.min(limit.cost, Math.max(0, actualTokens));
           if (unused > 0) {

@@ -96,7 +96,7 @@ export function openAiRouter(deps: OpenAiDeps): Router {
         await streamCompletion(deps, who, request, body, res, controller.signal);
         return;
       }
-      const result = await deps.completions.create(who, request, controller.signal);
+      const result = await deps.completions.complete(who, request, controller.signal);
       res.setHeader('x-request-id', result.requestId);
       res.setHeader('x-tollgate-cost', formatUsd(result.cost));
       res.json(toWireCompletion(result));

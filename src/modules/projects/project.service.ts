@@ -1,6 +1,6 @@
 import type { DataSource, Repository } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
-import type { EventBus } from '../alerts/event-bus';
+import type { EventBus } from '../events/event-bus';
 import { ApiKey, type ApiKeyRole } from './api-key.entity';
 import { generateKey, type AuthService } from './auth.service';
 import { Project } from './project.entity';

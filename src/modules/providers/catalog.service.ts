@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import { formatUsd, isValidPrice, parseUsd, type Pico } from '../../shared/money';
@@ -26,6 +27,8 @@ export interface ModelInput {
   upstreamName?: string | null;
   promptPrice: string;
   completionPrice: string;
+  /** Margin on the prompt estimate (0.35 = 35%); null or absent: the family's default. */
+  promptMargin?: number | null;
   tiers?: Tier[];
   enabled?: boolean;
 }
@@ -43,8 +46,13 @@ export const DEFAULT_SIMULATION: SimulationSettings = { latencyMs: 0, failureRat
 const CACHE_TTL_MS = 5_000;
 
 export class CatalogService {
-  private readonly cache = new Map<string, { catalog: Promise<Catalog>; expires: number }>();
-  private readonly opened = new Map<string, string>();
+  /** Per project, briefly; evicted at once on a change made here. */
+  private readonly cache = new LRUCache<string, { catalog: Promise<Catalog> }>({
+    max: 10_000,
+    ttl: CACHE_TTL_MS,
+  });
+  /** Sealed keys, opened (AES-GCM per request shows in profiles). */
+  private readonly opened = new LRUCache<string, string>({ max: 10_000 });
 
   constructor(
     private readonly db: DataSource,
@@ -55,11 +63,10 @@ export class CatalogService {
 
   /** The project's catalog; cached for a few seconds, evicted at once on a change made here. */
   catalog(projectId: string): Promise<Catalog> {
-    const now = Date.now();
     const hit = this.cache.get(projectId);
-    if (hit && hit.expires > now) return hit.catalog;
+    if (hit) return hit.catalog;
     const catalog = this.load(projectId);
-    this.cache.set(projectId, { catalog, expires: now + CACHE_TTL_MS });
+    this.cache.set(projectId, { catalog });
     catalog.catch(() => this.cache.delete(projectId));
     return catalog;
   }
@@ -95,6 +102,7 @@ export class CatalogService {
       upstreamName: input.upstreamName?.trim() || existing?.upstreamName || name,
       promptPrice: checkPrice(input.promptPrice, 'promptPrice'),
       completionPrice: checkPrice(input.completionPrice, 'completionPrice'),
+      promptMargin: checkMargin(input.promptMargin),
       tiers: [...new Set(tiers)],
       enabled: input.enabled ?? existing?.enabled ?? true,
     });
@@ -130,7 +138,6 @@ export class CatalogService {
     let key = this.opened.get(sealed);
     if (key === undefined) {
       key = this.secrets.open(sealed);
-      if (this.opened.size > 1_000) this.opened.clear();
       this.opened.set(sealed, key);
     }
     return key;
@@ -223,6 +230,20 @@ function checkPrice(value: string, field: string): Pico {
   if (price > MAX_PRICE)
     throw new BadInputError(`${field} must be at most ${formatUsd(MAX_PRICE)} USD per million tokens`, field);
   return price;
+}
+
+/** A margin of 0 to 10 (1000%), at most 4 decimals, or null for the family's default. */
+function checkMargin(value: number | null | undefined): number | null {
+  if (value === null || value === undefined) return null;
+  if (
+    !Number.isFinite(value) ||
+    value < 0 ||
+    value > 10 ||
+    Math.abs(Math.round(value * 1e4) - value * 1e4) > 1e-6
+  ) {
+    throw new BadInputError('promptMargin must be from 0 to 10 with at most 4 decimals', 'promptMargin');
+  }
+  return value;
 }
 
 function positive(value: number, field: string): number {

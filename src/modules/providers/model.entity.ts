@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
-import { moneyTransformer } from '../../db/columns';
+import { moneyTransformer, numericNumberTransformer } from '../../db/columns';
 import type { Pico } from '../../shared/money';
 import { Project } from '../projects/project.entity';
 import { Provider } from './provider.entity';
@@ -39,6 +39,13 @@ export class Model {
 
   @Column({ type: 'numeric', precision: 18, scale: 6, transformer: moneyTransformer })
   completionPrice!: Pico;
+
+  /**
+   * How much more the upstream may count than our tokenizer does on this model's prompts (0.25 =
+   * 25%): the reservation holds that much more prompt. Null: the default for the model's family.
+   */
+  @Column({ type: 'numeric', precision: 6, scale: 4, nullable: true, transformer: numericNumberTransformer })
+  promptMargin!: number | null;
 
   @Column({ type: 'text', array: true, default: () => "'{}'" })
   tiers!: Tier[];

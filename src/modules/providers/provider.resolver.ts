@@ -2,6 +2,7 @@ import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../../server/context';
 import { requireProjectKey } from '../projects/auth.service';
 import { CatalogService } from './catalog.service';
+import type { PromptMargins } from './prompt-margin';
 import type { Model } from './model.entity';
 import type { Provider } from './provider.entity';
 import {
@@ -15,7 +16,10 @@ import {
 
 @Resolver()
 export class ProviderResolver {
-  constructor(private readonly catalog: CatalogService) {}
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly margins: PromptMargins,
+  ) {}
 
   @Query(() => [ProviderType])
   async providers(@Ctx() ctx: Context): Promise<ProviderType[]> {
@@ -27,7 +31,7 @@ export class ProviderResolver {
   async models(@Ctx() ctx: Context): Promise<ModelType[]> {
     const who = requireProjectKey(ctx);
     const { providers, models } = await this.catalog.catalog(who.projectId);
-    return [...models.values()].map((m) => modelView(m, providers.get(m.providerId)?.name ?? ''));
+    return [...models.values()].map((m) => this.modelView(m, providers.get(m.providerId)));
   }
 
   @Mutation(() => ProviderType)
@@ -43,13 +47,32 @@ export class ProviderResolver {
   })
   async upsertModel(@Ctx() ctx: Context, @Arg('input') input: ModelInput): Promise<ModelType> {
     const who = requireProjectKey(ctx, true);
-    return modelView(await this.catalog.upsertModel(who.projectId, input), input.provider);
+    const model = await this.catalog.upsertModel(who.projectId, input);
+    const { providers } = await this.catalog.catalog(who.projectId);
+    return this.modelView(model, providers.get(model.providerId));
   }
 
   @Mutation(() => Boolean)
   deleteModel(@Ctx() ctx: Context, @Arg('name') name: string): Promise<boolean> {
     const who = requireProjectKey(ctx, true);
     return this.catalog.deleteModel(who.projectId, name);
+  }
+
+  private modelView(m: Model, provider: Provider | undefined): ModelType {
+    return {
+      id: m.id,
+      name: m.name,
+      upstreamName: m.upstreamName,
+      provider: provider?.name ?? '',
+      promptPrice: m.promptPrice,
+      completionPrice: m.completionPrice,
+      promptMargin: m.promptMargin,
+      effectivePromptMargin:
+        Math.round(((provider ? this.margins.factor(m, provider) : 1 + (m.promptMargin ?? 0)) - 1) * 1e4) /
+        1e4,
+      tiers: m.tiers as TierEnum[],
+      enabled: m.enabled,
+    };
   }
 }
 
@@ -64,18 +87,5 @@ function providerView(p: Provider): ProviderType {
     maxConcurrency: p.maxConcurrency,
     timeoutMs: p.timeoutMs,
     simulation: p.simulation,
-  };
-}
-
-function modelView(m: Model, provider: string): ModelType {
-  return {
-    id: m.id,
-    name: m.name,
-    upstreamName: m.upstreamName,
-    provider,
-    promptPrice: m.promptPrice,
-    completionPrice: m.completionPrice,
-    tiers: m.tiers as TierEnum[],
-    enabled: m.enabled,
   };
 }

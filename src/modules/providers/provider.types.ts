@@ -48,6 +48,16 @@ export class ModelType {
   @Field() provider!: string;
   @Field(() => USDScalar, { description: 'USD per million prompt tokens.' }) promptPrice!: Pico;
   @Field(() => USDScalar, { description: 'USD per million completion tokens.' }) completionPrice!: Pico;
+  @Field(() => Float, {
+    nullable: true,
+    description:
+      'How much more the upstream may count than our tokenizer on prompts (0.35 = 35%); null: the default for its family (5% for OpenAI models, 35% for others, 0 on the simulated provider).',
+  })
+  promptMargin!: number | null;
+  @Field(() => Float, {
+    description: 'The margin in force: the configured one, widened when the upstream was seen counting more.',
+  })
+  effectivePromptMargin!: number;
   @Field(() => [TierEnum]) tiers!: TierEnum[];
   @Field() enabled!: boolean;
 }
@@ -82,6 +92,12 @@ export class ModelInput {
   @Field(() => String, { nullable: true }) upstreamName?: string | null;
   @Field({ description: 'USD per million prompt tokens, e.g. "0.14".' }) promptPrice!: string;
   @Field({ description: 'USD per million completion tokens, e.g. "0.42".' }) completionPrice!: string;
+  @Field(() => Float, {
+    nullable: true,
+    description:
+      'Margin on the prompt estimate, 0 to 10 (0.35 = 35%); omit for the default of the model family.',
+  })
+  promptMargin?: number | null;
   @Field(() => [TierEnum], { nullable: true }) tiers?: TierEnum[];
   @Field(() => Boolean, { nullable: true }) enabled?: boolean;
 }

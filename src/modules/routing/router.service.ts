@@ -118,6 +118,11 @@ export class RouterService {
     return { tier, chain };
   }
 
+  /** The enabled models routing may send to now, whatever their tier (what a DOWNGRADE may move a call to). */
+  healthyModels(catalog: Catalog): Model[] {
+    return [...catalog.models.values()].filter((m) => m.enabled && this.isUsable(catalog, m));
+  }
+
   /** True when routing may still send to this model (re-checked before each fallback). */
   isUsable(catalog: Catalog, model: Model): boolean {
     const provider = catalog.providers.get(model.providerId);

@@ -2,12 +2,18 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 
 import { moneyTransformer } from '../../db/columns';
 import type { Pico } from '../../shared/money';
 
-export type UsageOutcome = 'SUCCESS' | 'UPSTREAM_ERROR' | 'CANCELLED';
+export type UsageOutcome = 'SUCCESS' | 'UPSTREAM_ERROR' | 'CANCELLED' | 'ABANDONED';
 
-/** One completion that reached an upstream. Append-only: never updated, never deleted. */
+/**
+ * One completion that reached an upstream. Append-only: never updated; deleted only when it is an
+ * ABANDONED placeholder (a hold charged at its worst case after its instance died) that the real
+ * settle of the same call, or a retry of the same requestId, replaces.
+ */
 @Entity('usage_records')
 @Index(['projectId', 'createdAt'])
 @Index(['projectId', 'apiKeyId', 'createdAt'])
+@Index('IDX_usage_records_abandoned_reservation', ['reservationId'], { where: "outcome = 'ABANDONED'" })
+@Index('IDX_usage_records_abandoned_request', ['projectId', 'requestId'], { where: "outcome = 'ABANDONED'" })
 export class UsageRecord {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -20,6 +26,10 @@ export class UsageRecord {
 
   @Column({ type: 'varchar', length: 200 })
   requestId!: string;
+
+  /** The reservation the call held (null when no budget applied). */
+  @Column({ type: 'uuid', nullable: true })
+  reservationId!: string | null;
 
   @Column({ type: 'varchar', length: 200 })
   modelRequested!: string;

@@ -1,30 +1,9 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { BadInputError } from '../../shared/errors';
-import { formatUsd, parseUsd, type Pico } from '../../shared/money';
-import type { UsageOutcome, UsageRecord } from './usage-record.entity';
+import { parseUsd, type Pico } from '../../shared/money';
+import type { UsageRecord } from './usage-record.entity';
 
 export type UsageGroupBy = 'MODEL' | 'DAY' | 'API_KEY' | 'ROUTE';
-
-export interface NewUsageRecord {
-  projectId: string;
-  apiKeyId: string | null;
-  requestId: string;
-  modelRequested: string;
-  modelServed: string;
-  provider: string;
-  routeTier: string | null;
-  promptTokens: number;
-  completionTokens: number;
-  cost: Pico;
-  priced: boolean;
-  gatewayLatencyMs: number;
-  upstreamLatencyMs: number;
-  attempts: number;
-  outcome: UsageOutcome;
-  errorCode: string | null;
-  fallbacks: string[];
-  downgraded: boolean;
-}
 
 export interface UsageGroup {
   key: string;
@@ -49,46 +28,9 @@ const GROUP_SQL: Record<UsageGroupBy, string> = {
   ROUTE: "coalesce(route_tier, 'EXPLICIT') || ':' || model_served",
 };
 
-/** A usage record as the settle function reads it (tokens and cost travel as its own arguments). */
-export function usageJson(r: NewUsageRecord): Record<string, unknown> {
-  const { promptTokens: _p, completionTokens: _c, cost: _cost, ...rest } = r;
-  return rest;
-}
-
-/** The ledger: append-only usage records and the reports read from them. */
+/** The usage records' reports (the records are written by the ledger: budgets/ledger.ts). */
 export class UsageService {
   constructor(private readonly db: DataSource) {}
-
-  async insert(em: EntityManager, r: NewUsageRecord): Promise<{ id: string; createdAt: Date }> {
-    const rows: { id: string; created_at: Date }[] = await em.query(
-      `INSERT INTO usage_records (project_id, api_key_id, request_id, model_requested, model_served, provider,
-         route_tier, prompt_tokens, completion_tokens, total_tokens, cost, priced, gateway_latency_ms,
-         upstream_latency_ms, attempts, outcome, error_code, fallbacks, downgraded)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) RETURNING id, created_at`,
-      [
-        r.projectId,
-        r.apiKeyId,
-        r.requestId,
-        r.modelRequested,
-        r.modelServed,
-        r.provider,
-        r.routeTier,
-        r.promptTokens,
-        r.completionTokens,
-        r.promptTokens + r.completionTokens,
-        formatUsd(r.cost),
-        r.priced,
-        r.gatewayLatencyMs,
-        r.upstreamLatencyMs,
-        r.attempts,
-        r.outcome,
-        r.errorCode,
-        JSON.stringify(r.fallbacks),
-        r.downgraded,
-      ],
-    );
-    return { id: rows[0].id, createdAt: rows[0].created_at };
-  }
 
   async totals(projectId: string, range: UsageRange): Promise<UsageGroup[]> {
     checkRange(range.from, range.to);

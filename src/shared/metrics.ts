@@ -1,7 +1,6 @@
-import type { Request, Response } from 'express';
 import client from 'prom-client';
 
-/** Prometheus metrics, served at /metrics. */
+/** Prometheus metrics, served at /metrics (server/http.ts); features record on them from here. */
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry });
 
@@ -32,8 +31,3 @@ export const ledgerBatchItems = new client.Histogram({
   buckets: [1, 2, 5, 10, 20, 50, 100],
   registers: [registry],
 });
-
-export async function metricsHandler(_req: Request, res: Response): Promise<void> {
-  res.set('content-type', registry.contentType);
-  res.send(await registry.metrics());
-}

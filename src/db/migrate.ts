@@ -1,0 +1,24 @@
+import type { DataSource } from 'typeorm';
+import { applySqlFunctions } from './sql-functions';
+
+const MIGRATION_LOCK = 7411001;
+
+/**
+ * Runs pending migrations, then applies the SQL functions whose files changed; on a shared server,
+ * under an advisory lock so instances starting together take turns.
+ */
+export async function migrate(db: DataSource, shared: boolean): Promise<void> {
+  const run = async () => {
+    await db.runMigrations({ transaction: 'all' });
+    await db.transaction((em) => applySqlFunctions(em));
+  };
+  if (!shared) return run();
+  const runner = db.createQueryRunner();
+  try {
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await run();
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await runner.release();
+  }
+}

@@ -1,0 +1,66 @@
+-- Group commit: many calls' settles, releases and reserves in one statement, one transaction and
+-- one WAL flush. Each item still goes through tollgate_settle / tollgate_release / tollgate_reserve,
+-- one after the other (settles and releases first, so what they free is free for the reserves), so
+-- a batch decides exactly what the same calls made one by one in that order would have decided.
+-- Before the first item runs, a batch of several locks everything its items will lock, in the order
+-- the single functions use (reservations by id, then counters by budget and window), so batches,
+-- single calls and the sweeper cannot deadlock one another. Each lock is a primary-key lookup.
+-- p_items: [{op: 'settle' | 'release' | 'reserve', ...the function's argument}].
+-- Returns the items' results, in item order.
+CREATE OR REPLACE FUNCTION tollgate_ledger_batch(p_items jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_results jsonb;
+  v_item jsonb;
+  v_index integer;
+  v_holds jsonb := '[]'::jsonb;
+  v_id uuid;
+  v_status varchar;
+  v_held jsonb;
+  v_counter record;
+BEGIN
+  SELECT coalesce(jsonb_agg(NULL::jsonb), '[]'::jsonb) INTO v_results FROM jsonb_array_elements(p_items);
+  -- A lone call locks what it needs itself, in the same order: nothing to take up front.
+  IF jsonb_array_length(p_items) > 1 THEN
+    FOR v_id IN
+      SELECT DISTINCT (x->>'reservation')::uuid FROM jsonb_array_elements(p_items) AS x
+       WHERE x->>'op' IN ('settle', 'release') AND x->>'reservation' IS NOT NULL ORDER BY 1
+    LOOP
+      SELECT r.status, r.holds INTO v_status, v_held FROM reservations r WHERE r.id = v_id FOR UPDATE;
+      IF v_status IS DISTINCT FROM 'SETTLED' AND v_held IS NOT NULL THEN
+        v_holds := v_holds || v_held;
+      END IF;
+    END LOOP;
+    SELECT v_holds || coalesce(jsonb_agg(jsonb_build_object('budgetId', w.b, 'periodStart', w.s)), '[]'::jsonb)
+      INTO v_holds
+      FROM jsonb_array_elements(p_items) AS x,
+           ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s)
+     WHERE x->>'op' = 'reserve';
+    FOR v_counter IN
+      SELECT DISTINCT (h->>'budgetId')::uuid AS b, (h->>'periodStart')::timestamptz AS s
+        FROM jsonb_array_elements(v_holds) AS h ORDER BY 1, 2
+    LOOP
+      INSERT INTO budget_counters (budget_id, period_start)
+        SELECT v_counter.b, v_counter.s WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.id = v_counter.b)
+        ON CONFLICT DO NOTHING;
+      PERFORM 1 FROM budget_counters c WHERE c.budget_id = v_counter.b AND c.period_start = v_counter.s FOR UPDATE;
+    END LOOP;
+  END IF;
+  FOR v_item, v_index IN
+    SELECT x.j, (x.n - 1)::integer FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
+     ORDER BY x.j->>'op' = 'reserve', x.n
+  LOOP
+    IF v_item->>'op' IS NULL OR v_item->>'op' NOT IN ('settle', 'release', 'reserve') THEN
+      RAISE EXCEPTION 'ledger item % has no known op: %', v_index, v_item->>'op';
+    END IF;
+    v_results := jsonb_set(v_results, ARRAY[v_index::text],
+      CASE v_item->>'op'
+        WHEN 'settle' THEN tollgate_settle(v_item)
+        WHEN 'release' THEN tollgate_release(v_item)
+        WHEN 'reserve' THEN tollgate_reserve(v_item)
+      END);
+  END LOOP;
+  RETURN v_results;
+END
+$fn$;

@@ -1,0 +1,307 @@
+import crypto from 'node:crypto';
+import { isConnectionFailure } from '../../shared/db-errors';
+import type { DomainError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import { costOf, formatUsd, type Pico } from '../../shared/money';
+import type { AlertService } from '../alerts/alert.service';
+import type { HeldModel } from '../budgets/downgrade';
+import type { UsageRow } from '../budgets/ledger.types';
+import type { RecordedUsage, ReservationService } from '../budgets/reservation.service';
+import type { KeyPrincipal } from '../projects/auth.service';
+import type { Catalog } from '../providers/catalog.service';
+import type { Model, Tier } from '../providers/model.entity';
+import { UpstreamCallFailed, type CallResult } from '../providers/upstream.client';
+import type { UpstreamUsage } from '../providers/upstream.types';
+import type { UsageOutcome } from '../usage/usage-record.entity';
+import type { CompletionResult } from './completion.types';
+import type { ValidRequest } from './completion.validation';
+import { storedResult, type IdempotencyClaim } from './idempotency.service';
+import type { PromptMargins } from '../providers/prompt-margin';
+import type { StreamMeter } from './stream-meter';
+import { countTextTokens } from './tokenizer';
+
+/** Everything the recording of a call needs to know besides its reply. */
+export interface CallContext {
+  who: KeyPrincipal;
+  req: ValidRequest;
+  requestId: string;
+  catalog: Catalog;
+  /** Prompt tokens by our tokenizer. */
+  promptEstimate: number;
+  tier: Tier | null;
+  fallbacks: string[];
+  /** performance.now() when the call entered the pipeline. */
+  started: number;
+  /** Set on a streamed call. */
+  meter: StreamMeter | null;
+  /** The requestId's idempotency claim, when the client gave one. */
+  claim: IdempotencyClaim | null;
+}
+
+/** How long a settle is retried through a lost database connection before it gives up. */
+const SETTLE_RETRY_MS = 30_000;
+
+/**
+ * Writes calls into the ledger: the exact charge of a call that was answered (its usage record,
+ * the reservation and the counters in one step), the partial charge of a stream that ended early,
+ * and the record of a failed attempt with its hold given back; then announces what that changed.
+ */
+export class CallRecorder {
+  constructor(
+    private readonly d: {
+      log: Logger;
+      reservations: ReservationService;
+      alerts: AlertService;
+      margins: PromptMargins;
+    },
+  ) {}
+
+  /** Charges an answered call at what it cost, by the upstream's usage (or our count when it sent none). */
+  async recordAnswer(
+    ctx: CallContext,
+    held: HeldModel,
+    call: CallResult,
+    outcome: UsageOutcome = 'SUCCESS',
+  ): Promise<CompletionResult> {
+    const { reply } = call;
+    const reported = checkUsage(reply.usage);
+    const usage = reported ?? counted(ctx.promptEstimate, countTextTokens(reply.content));
+    if (reported) this.d.margins.observe(held.model, ctx.promptEstimate, reported.promptTokens);
+    const served = servedModel(ctx.catalog, held.model, reply.model);
+    const cost: Pico = served
+      ? costOf(usage.promptTokens, usage.completionTokens, {
+          prompt: served.promptPrice,
+          completion: served.completionPrice,
+        })
+      : 0n;
+    if (!served) {
+      this.d.log.warn(
+        { model: reply.model, requestId: ctx.requestId },
+        'upstream served a model with no price; recorded at $0 and flagged',
+      );
+    }
+    const provider = providerName(ctx, held.model);
+    const latencyMs = Math.round(performance.now() - ctx.started);
+    const result: Omit<CompletionResult, 'id' | 'createdAt'> = {
+      requestId: ctx.requestId,
+      modelRequested: ctx.req.model,
+      model: served?.name ?? reply.model,
+      provider,
+      content: reply.content,
+      finishReason: reply.finishReason,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      totalTokens: usage.promptTokens + usage.completionTokens,
+      cost,
+      priced: served !== null,
+      latencyMs,
+      upstreamLatencyMs: call.upstreamLatencyMs,
+      attempts: call.attempts,
+      tier: ctx.tier,
+      fallbacks: ctx.fallbacks,
+      downgraded: held.downgraded,
+      replayed: false,
+    };
+    const row = usageRow(ctx, held, {
+      model_served: result.model,
+      prompt_tokens: usage.promptTokens,
+      completion_tokens: usage.completionTokens,
+      cost: formatUsd(cost),
+      priced: served !== null,
+      upstream_latency_ms: call.upstreamLatencyMs,
+      attempts: call.attempts,
+      outcome,
+      error_code: null,
+    });
+    // Only a result the client got is kept for replay; a cancelled stream may be asked again.
+    const done =
+      ctx.claim && outcome === 'SUCCESS'
+        ? { project: ctx.claim.projectId, request: ctx.claim.requestId, response: storedResult(result) }
+        : null;
+    const recorded = await this.durably(ctx.requestId, () =>
+      this.d.reservations.recordUsage(held.hold, row, { supersede: ctx.claim?.tookOver ?? false, done }),
+    );
+    await this.announce(ctx, held, recorded, cost);
+    return { ...result, id: recorded.usageId, createdAt: recorded.createdAt };
+  }
+
+  /**
+   * A stream that ended after text reached the client: cut at maxTokens (a success, finish reason
+   * "length"), abandoned by the client (CANCELLED), or broken upstream (UPSTREAM_ERROR). The tokens
+   * passed on are charged, counted by the tokenizer; a call that did not succeed then throws.
+   */
+  async recordPartial(
+    ctx: CallContext,
+    held: HeldModel,
+    meter: StreamMeter,
+    clientLeft: boolean,
+    error: unknown,
+    call?: CallResult,
+  ): Promise<CompletionResult> {
+    const failed = error instanceof UpstreamCallFailed ? error : null;
+    const outcome: UsageOutcome = meter.capped ? 'SUCCESS' : clientLeft ? 'CANCELLED' : 'UPSTREAM_ERROR';
+    const result = await this.recordAnswer(
+      ctx,
+      held,
+      {
+        reply: {
+          content: meter.text,
+          finishReason: meter.capped ? 'length' : outcome === 'CANCELLED' ? 'cancelled' : 'error',
+          model: held.model.upstreamName,
+          usage: null,
+        },
+        attempts: call?.attempts ?? failed?.attempts ?? 1,
+        upstreamLatencyMs:
+          call?.upstreamLatencyMs ?? failed?.upstreamLatencyMs ?? Math.round(performance.now() - ctx.started),
+      },
+      outcome,
+    );
+    if (outcome === 'SUCCESS') return result;
+    throw failed ? failed.error : error;
+  }
+
+  /** Gives back the hold of a failed attempt and, when the upstream was reached, records the attempt at $0. */
+  async recordFailure(ctx: CallContext, held: HeldModel, error: unknown): Promise<void> {
+    const failed = error instanceof UpstreamCallFailed ? error : null;
+    const row = failed?.reached
+      ? usageRow(ctx, held, {
+          model_served: held.model.name,
+          prompt_tokens: 0,
+          completion_tokens: 0,
+          cost: '0',
+          priced: true,
+          upstream_latency_ms: failed.upstreamLatencyMs,
+          attempts: failed.attempts,
+          outcome: 'UPSTREAM_ERROR',
+          error_code: (failed.error as DomainError).code,
+        })
+      : null;
+    await this.d.reservations.releaseHold(held.hold, row);
+    if (!failed) this.d.log.error({ err: error, requestId: ctx.requestId }, 'completion failed');
+  }
+
+  /**
+   * The alerts a charge crossed, and a RESERVATION_EXCEEDED alert when the upstream billed more than
+   * the call held (its prompt counted past our estimate and margin: the budget may pass its limit
+   * by the difference, and the model's learned margin widens).
+   */
+  private async announce(
+    ctx: CallContext,
+    held: HeldModel,
+    recorded: RecordedUsage,
+    cost: Pico,
+  ): Promise<void> {
+    const alerts = await this.d.alerts.fire(ctx.who.projectId, recorded.counters, new Date(), cost);
+    if (held.hold.id !== null && cost > held.hold.amount) {
+      const exceeded = await this.d.alerts
+        .reservationExceeded(ctx.who.projectId, {
+          reservationId: held.hold.id,
+          requestId: ctx.requestId,
+          model: held.model.name,
+          reserved: held.hold.amount,
+          charged: cost,
+          promptEstimate: ctx.promptEstimate,
+        })
+        .catch((error: unknown) => {
+          this.d.log.error({ err: error }, 'could not record a RESERVATION_EXCEEDED alert');
+          return null;
+        });
+      if (exceeded) alerts.push(exceeded);
+    }
+    this.d.alerts.announce(ctx.who.projectId, alerts, held.hold.budgets.length > 0);
+  }
+
+  /**
+   * The upstream has answered (and will bill): the settle is retried through a database outage
+   * rather than lost. It is idempotent (the same record id), so a try that committed before its
+   * connection broke is found, not repeated.
+   */
+  private async durably(requestId: string, settle: () => Promise<RecordedUsage>): Promise<RecordedUsage> {
+    const deadline = Date.now() + SETTLE_RETRY_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await settle();
+      } catch (error) {
+        if (!isConnectionFailure(error) || Date.now() > deadline) throw error;
+        this.d.log.warn(
+          { err: error, requestId, attempt },
+          'settle failed on the database connection; retrying',
+        );
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+}
+
+function providerName(ctx: CallContext, model: Model): string {
+  return ctx.catalog.providers.get(model.providerId)?.name ?? 'unknown';
+}
+
+/** The parts of a call's usage record that vary with its outcome; the rest comes from the call. */
+type RowParts = Pick<
+  UsageRow,
+  | 'model_served'
+  | 'prompt_tokens'
+  | 'completion_tokens'
+  | 'cost'
+  | 'priced'
+  | 'upstream_latency_ms'
+  | 'attempts'
+  | 'outcome'
+  | 'error_code'
+>;
+
+/** A usage record of this call (a fresh id, so a retried settle finds its first try). */
+function usageRow(ctx: CallContext, held: HeldModel, parts: RowParts): UsageRow {
+  return {
+    id: crypto.randomUUID(),
+    project_id: ctx.who.projectId,
+    api_key_id: ctx.who.keyId,
+    request_id: ctx.requestId,
+    model_requested: ctx.req.model,
+    provider: providerName(ctx, held.model),
+    route_tier: ctx.tier,
+    total_tokens: parts.prompt_tokens + parts.completion_tokens,
+    gateway_latency_ms: Math.round(performance.now() - ctx.started),
+    fallbacks: [...ctx.fallbacks],
+    downgraded: held.downgraded,
+    ...parts,
+  };
+}
+
+/** Usage the gateway counted itself (the upstream sent none, or none that adds up). */
+function counted(promptTokens: number, completionTokens: number): UpstreamUsage {
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
+}
+
+/** Usage as the upstream reported it when sane (total = prompt + completion, whole, not negative); else null. */
+export function checkUsage(usage: UpstreamUsage | null): UpstreamUsage | null {
+  if (!usage) return null;
+  const { promptTokens: p, completionTokens: c, totalTokens: t } = usage;
+  const ok = [p, c, t].every((n) => Number.isInteger(n) && n >= 0) && t === p + c;
+  return ok ? usage : null;
+}
+
+/**
+ * The catalog model that actually served: the one asked when the upstream echoes its name (or
+ * a dated snapshot of it), another catalog model when the upstream names that one, else null
+ * (unpriced, flagged; never priced as another model).
+ */
+export function servedModel(catalog: Catalog, asked: Model, reported: string): Model | null {
+  if (
+    reported === asked.upstreamName ||
+    reported === asked.name ||
+    reported.startsWith(`${asked.upstreamName}-`)
+  ) {
+    return asked;
+  }
+  for (const model of catalog.models.values()) {
+    if (
+      model.providerId === asked.providerId &&
+      (model.upstreamName === reported || model.name === reported)
+    ) {
+      return model;
+    }
+  }
+  return null;
+}
