@@ -6,6 +6,7 @@ module.exports = {
   testMatch: ['**/*.faults.test.ts'],
   testPathIgnorePatterns: ['/node_modules/'],
   globalSetup: '<rootDir>/test/faults/global-setup.js',
+  setupFilesAfterEnv: ['<rootDir>/test/faults/cleanup.ts'],
   maxWorkers: 1,
   testTimeout: 180000,
 };

@@ -1,10 +1,11 @@
 import path from 'node:path';
+import { z } from 'zod';
 import { EgressPolicy, parseNetwork } from './shared/egress';
 import { EnvAllowlist } from './shared/env-allowlist';
-import type { BreakerPolicy } from './modules/limits/circuit-breaker';
+import type { BreakerPolicy } from './modules/upstream/circuit-breaker';
 import type { ProjectLimits } from './modules/limits/gateway-limiter';
-import type { RetryPolicy } from './modules/limits/retry';
-import type { UpstreamLimitPolicy } from './modules/limits/upstream-limiter';
+import type { RetryPolicy } from './modules/upstream/retry';
+import type { UpstreamLimitPolicy } from './modules/upstream/upstream-limiter';
 import { DEFAULT_RULES, parseRoutingRules, type ClassifierRules } from './modules/routing/classifier';
 import { DEFAULT_FALLBACK, parseFallbackChain, type FallbackStep } from './modules/routing/router.service';
 
@@ -71,120 +72,184 @@ type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: Env = process.env): Config {
-  const databaseUrl = nonEmpty(env.DATABASE_URL);
-  return {
-    host: env.HOST ?? '127.0.0.1',
-    port: int(env, 'PORT', 4000, 0, 65535),
-    databaseUrl,
-    dataDir: path.resolve(env.TOLLGATE_DATA_DIR ?? '.tollgate'),
-    dbPoolSize: int(env, 'TOLLGATE_DB_POOL_SIZE', 10, 1, 200),
-    operatorKey: nonEmpty(env.TOLLGATE_OPERATOR_KEY),
-    secretKey: nonEmpty(env.TOLLGATE_SECRET_KEY),
-    corsOrigins: list(env.TOLLGATE_CORS_ORIGINS),
-    trustedProxies: parsed(env, 'TOLLGATE_TRUSTED_PROXIES', [], (raw) =>
-      list(raw).map((entry) => parseNetwork(entry).join('/')),
-    ),
-    introspection: bool(env, 'TOLLGATE_INTROSPECTION', env.NODE_ENV !== 'production'),
-    upstreamEnvKeys: parsed(
-      env,
-      'TOLLGATE_UPSTREAM_ENV_KEYS',
-      new EnvAllowlist([]),
-      (raw) => new EnvAllowlist(list(raw)),
-    ),
-    webhookEgress: egress(env, 'TOLLGATE_WEBHOOK_ALLOWED_NETWORKS'),
-    upstreamEgress: egress(env, 'TOLLGATE_UPSTREAM_ALLOWED_NETWORKS'),
-    logLevel: env.LOG_LEVEL ?? 'info',
-    redisUrl: nonEmpty(env.REDIS_URL),
-    seedDemo: bool(env, 'TOLLGATE_SEED_DEMO', databaseUrl === undefined),
-    reservationTtlMs: int(env, 'TOLLGATE_RESERVATION_TTL_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
-    abandonedHolds: oneOf(env, 'TOLLGATE_ABANDONED_HOLDS', ['charge', 'release'] as const, 'charge'),
-    callDeadlineMs: int(env, 'TOLLGATE_CALL_DEADLINE_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
-    idempotencyLeaseMs: int(env, 'TOLLGATE_IDEMPOTENCY_LEASE_MS', 15_000, 300, 3_600_000),
-    sweepIntervalMs: int(env, 'TOLLGATE_SWEEP_INTERVAL_MS', 30_000, 100, 3_600_000),
-    ledgerTimeoutMs: int(env, 'TOLLGATE_LEDGER_TIMEOUT_MS', 30_000, 100, 600_000),
-    maxBodyBytes: int(env, 'TOLLGATE_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
-    maxPromptChars: int(env, 'TOLLGATE_MAX_PROMPT_CHARS', 1_000_000, 1, 100_000_000),
-    maxMessages: int(env, 'TOLLGATE_MAX_MESSAGES', 1_000, 1, 100_000),
-    maxOutputTokens: int(env, 'TOLLGATE_MAX_OUTPUT_TOKENS', 32_768, 1, 10_000_000),
-    metricsCoalesceMs: int(env, 'TOLLGATE_METRICS_COALESCE_MS', 250, 0, 60_000),
-    webhookPollMs: int(env, 'TOLLGATE_WEBHOOK_POLL_MS', 1_000, 50, 600_000),
-    webhookBackoffMs: int(env, 'TOLLGATE_WEBHOOK_BACKOFF_MS', 1_000, 10, 600_000),
-    routingRules: parsed(env, 'TOLLGATE_ROUTING_RULES', DEFAULT_RULES, (raw) => parseRoutingRules(raw)),
-    fallbackChain: parsed(env, 'TOLLGATE_FALLBACK_CHAIN', DEFAULT_FALLBACK, parseFallbackChain),
-    retry: {
-      attempts: int(env, 'TOLLGATE_RETRY_ATTEMPTS', 3, 1, 20),
-      baseDelayMs: int(env, 'TOLLGATE_RETRY_BASE_DELAY_MS', 200, 0, 60_000),
-      maxDelayMs: int(env, 'TOLLGATE_RETRY_MAX_DELAY_MS', 5_000, 0, 600_000),
-      maxRetryAfterMs: int(env, 'TOLLGATE_RETRY_AFTER_MAX_MS', 30_000, 0, 600_000),
-    },
-    breaker: {
-      failureThreshold: int(env, 'TOLLGATE_BREAKER_FAILURES', 5, 1, 10_000),
-      openMs: int(env, 'TOLLGATE_BREAKER_OPEN_MS', 60_000, 10, 24 * 3_600_000),
-    },
-    upstreamLimits: {
-      queueMax: int(env, 'TOLLGATE_UPSTREAM_QUEUE_MAX', 500, 0, 1_000_000),
-      queueTimeoutMs: int(env, 'TOLLGATE_UPSTREAM_QUEUE_TIMEOUT_MS', 30_000, 1, 3_600_000),
-      keyCooldownMs: int(env, 'TOLLGATE_UPSTREAM_KEY_COOLDOWN_MS', 60_000, 0, 24 * 3_600_000),
-    },
-    projectLimits: {
-      rpm: optionalInt(env, 'TOLLGATE_PROJECT_RPM_LIMIT', 1, 1_000_000_000),
-      tpm: optionalInt(env, 'TOLLGATE_PROJECT_TPM_LIMIT', 1, 1_000_000_000),
-    },
-  };
+/** An unset or blank variable reads as absent. */
+const blank = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+const text = z.preprocess(blank, z.string().trim().optional());
+
+function int(fallback: number, min: number, max: number) {
+  return z.preprocess(blank, z.string().trim().optional()).transform((raw, ctx) => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (Number.isInteger(value) && value >= min && value <= max) return value;
+    ctx.addIssue({ code: 'custom', message: `must be an integer in [${min}, ${max}], got "${raw}"` });
+    return z.NEVER;
+  });
 }
 
-function optionalInt(env: Env, name: string, min: number, max: number): number | null {
-  return nonEmpty(env[name]) === undefined ? null : int(env, name, 0, min, max);
+/** An integer, or null when unset (a limit that is off). */
+function optionalInt(min: number, max: number) {
+  return z.preprocess(blank, z.string().trim().optional()).transform((raw, ctx) => {
+    if (raw === undefined) return null;
+    const value = Number(raw);
+    if (Number.isInteger(value) && value >= min && value <= max) return value;
+    ctx.addIssue({ code: 'custom', message: `must be an integer in [${min}, ${max}], got "${raw}"` });
+    return z.NEVER;
+  });
 }
 
-function parsed<T>(env: Env, name: string, fallback: T, parse: (raw: string) => T): T {
-  const raw = nonEmpty(env[name]);
-  if (raw === undefined) return fallback;
-  try {
-    return parse(raw);
-  } catch (error) {
-    throw new ConfigError(`${name}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
-function list(raw: string | undefined): string[] {
-  return (raw ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function egress(env: Env, name: string): EgressPolicy {
-  return parsed(env, name, new EgressPolicy([], name), (raw) => new EgressPolicy(list(raw), name));
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value && value.trim() !== '' ? value.trim() : undefined;
-}
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = nonEmpty(env[name]);
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
-  const raw = nonEmpty(env[name])?.toLowerCase();
-  if (raw === undefined) return fallback;
-  if (!values.includes(raw as T))
-    throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
-  return raw as T;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = nonEmpty(env[name])?.toLowerCase();
-  if (raw === undefined) return fallback;
+const bool = z.preprocess(blank, z.string().trim().toLowerCase().optional()).transform((raw, ctx) => {
+  if (raw === undefined) return undefined;
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  ctx.addIssue({ code: 'custom', message: `must be true or false, got "${raw}"` });
+  return z.NEVER;
+});
+
+/** A comma-separated list, each entry read by `parse` (which throws with the reason). */
+function listOf<T>(parse: (entries: string[]) => T) {
+  return z.preprocess(blank, z.string().optional()).transform((raw, ctx) => {
+    const entries = (raw ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+    try {
+      return parse(entries);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+      return z.NEVER;
+    }
+  });
+}
+
+/** A value read by `parse` (which throws with the reason), or `fallback` when unset. */
+function parsedOr<T>(fallback: T, parse: (raw: string) => T) {
+  return z.preprocess(blank, z.string().optional()).transform((raw, ctx) => {
+    if (raw === undefined) return fallback;
+    try {
+      return parse(raw);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+      return z.NEVER;
+    }
+  });
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+/** Every variable Tollgate reads, its type, default and bounds: the one place settings are defined. */
+const Environment = z.object({
+  HOST: text,
+  PORT: int(4000, 0, 65535),
+  DATABASE_URL: text,
+  NODE_ENV: text,
+  LOG_LEVEL: z.preprocess(
+    blank,
+    z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional(),
+  ),
+  REDIS_URL: text,
+  TOLLGATE_DATA_DIR: text,
+  TOLLGATE_DB_POOL_SIZE: int(10, 1, 200),
+  TOLLGATE_OPERATOR_KEY: text,
+  TOLLGATE_SECRET_KEY: text,
+  TOLLGATE_SEED_DEMO: bool,
+  TOLLGATE_CORS_ORIGINS: listOf((entries) => entries),
+  TOLLGATE_TRUSTED_PROXIES: listOf((entries) => entries.map((entry) => parseNetwork(entry).join('/'))),
+  TOLLGATE_INTROSPECTION: bool,
+  TOLLGATE_UPSTREAM_ENV_KEYS: listOf((entries) => new EnvAllowlist(entries)),
+  TOLLGATE_WEBHOOK_ALLOWED_NETWORKS: listOf(
+    (entries) => new EgressPolicy(entries, 'TOLLGATE_WEBHOOK_ALLOWED_NETWORKS'),
+  ),
+  TOLLGATE_UPSTREAM_ALLOWED_NETWORKS: listOf(
+    (entries) => new EgressPolicy(entries, 'TOLLGATE_UPSTREAM_ALLOWED_NETWORKS'),
+  ),
+  TOLLGATE_RESERVATION_TTL_MS: int(10 * 60_000, 1_000, DAY_MS),
+  TOLLGATE_ABANDONED_HOLDS: z.preprocess(blank, z.enum(['charge', 'release']).default('charge')),
+  TOLLGATE_CALL_DEADLINE_MS: int(10 * 60_000, 1_000, DAY_MS),
+  TOLLGATE_IDEMPOTENCY_LEASE_MS: int(15_000, 300, 3_600_000),
+  TOLLGATE_SWEEP_INTERVAL_MS: int(30_000, 100, 3_600_000),
+  TOLLGATE_LEDGER_TIMEOUT_MS: int(30_000, 100, 600_000),
+  TOLLGATE_MAX_BODY_BYTES: int(16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+  TOLLGATE_MAX_PROMPT_CHARS: int(1_000_000, 1, 100_000_000),
+  TOLLGATE_MAX_MESSAGES: int(1_000, 1, 100_000),
+  TOLLGATE_MAX_OUTPUT_TOKENS: int(32_768, 1, 10_000_000),
+  TOLLGATE_METRICS_COALESCE_MS: int(250, 0, 60_000),
+  TOLLGATE_WEBHOOK_POLL_MS: int(1_000, 50, 600_000),
+  TOLLGATE_WEBHOOK_BACKOFF_MS: int(1_000, 10, 600_000),
+  TOLLGATE_ROUTING_RULES: parsedOr(DEFAULT_RULES, (raw) => parseRoutingRules(raw)),
+  TOLLGATE_FALLBACK_CHAIN: parsedOr<readonly FallbackStep[]>(DEFAULT_FALLBACK, parseFallbackChain),
+  TOLLGATE_RETRY_ATTEMPTS: int(3, 1, 20),
+  TOLLGATE_RETRY_BASE_DELAY_MS: int(200, 0, 60_000),
+  TOLLGATE_RETRY_MAX_DELAY_MS: int(5_000, 0, 600_000),
+  TOLLGATE_RETRY_AFTER_MAX_MS: int(30_000, 0, 600_000),
+  TOLLGATE_BREAKER_FAILURES: int(5, 1, 10_000),
+  TOLLGATE_BREAKER_OPEN_MS: int(60_000, 10, DAY_MS),
+  TOLLGATE_UPSTREAM_QUEUE_MAX: int(500, 0, 1_000_000),
+  TOLLGATE_UPSTREAM_QUEUE_TIMEOUT_MS: int(30_000, 1, 3_600_000),
+  TOLLGATE_UPSTREAM_KEY_COOLDOWN_MS: int(60_000, 0, DAY_MS),
+  TOLLGATE_PROJECT_RPM_LIMIT: optionalInt(1, 1_000_000_000),
+  TOLLGATE_PROJECT_TPM_LIMIT: optionalInt(1, 1_000_000_000),
+});
+
+/**
+ * Reads and checks every setting at once; a bad value, or a TOLLGATE_ variable that is no setting
+ * (a typo would otherwise be ignored silently), stops the start with every problem named.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const known = new Set(Object.keys(Environment.shape));
+  const problems = Object.keys(env)
+    .filter((name) => name.startsWith('TOLLGATE_') && !known.has(name))
+    .map((name) => `${name} is not a setting of Tollgate`);
+  const parsed = Environment.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')} ${issue.message}`);
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems.join('; '));
+  const e = parsed.data;
+  return {
+    host: e.HOST ?? '127.0.0.1',
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.TOLLGATE_DATA_DIR ?? '.tollgate'),
+    dbPoolSize: e.TOLLGATE_DB_POOL_SIZE,
+    operatorKey: e.TOLLGATE_OPERATOR_KEY,
+    secretKey: e.TOLLGATE_SECRET_KEY,
+    corsOrigins: e.TOLLGATE_CORS_ORIGINS,
+    trustedProxies: e.TOLLGATE_TRUSTED_PROXIES,
+    introspection: e.TOLLGATE_INTROSPECTION ?? e.NODE_ENV !== 'production',
+    upstreamEnvKeys: e.TOLLGATE_UPSTREAM_ENV_KEYS,
+    webhookEgress: e.TOLLGATE_WEBHOOK_ALLOWED_NETWORKS,
+    upstreamEgress: e.TOLLGATE_UPSTREAM_ALLOWED_NETWORKS,
+    logLevel: e.LOG_LEVEL ?? 'info',
+    redisUrl: e.REDIS_URL,
+    seedDemo: e.TOLLGATE_SEED_DEMO ?? e.DATABASE_URL === undefined,
+    reservationTtlMs: e.TOLLGATE_RESERVATION_TTL_MS,
+    abandonedHolds: e.TOLLGATE_ABANDONED_HOLDS,
+    callDeadlineMs: e.TOLLGATE_CALL_DEADLINE_MS,
+    idempotencyLeaseMs: e.TOLLGATE_IDEMPOTENCY_LEASE_MS,
+    sweepIntervalMs: e.TOLLGATE_SWEEP_INTERVAL_MS,
+    ledgerTimeoutMs: e.TOLLGATE_LEDGER_TIMEOUT_MS,
+    maxBodyBytes: e.TOLLGATE_MAX_BODY_BYTES,
+    maxPromptChars: e.TOLLGATE_MAX_PROMPT_CHARS,
+    maxMessages: e.TOLLGATE_MAX_MESSAGES,
+    maxOutputTokens: e.TOLLGATE_MAX_OUTPUT_TOKENS,
+    metricsCoalesceMs: e.TOLLGATE_METRICS_COALESCE_MS,
+    webhookPollMs: e.TOLLGATE_WEBHOOK_POLL_MS,
+    webhookBackoffMs: e.TOLLGATE_WEBHOOK_BACKOFF_MS,
+    routingRules: e.TOLLGATE_ROUTING_RULES,
+    fallbackChain: e.TOLLGATE_FALLBACK_CHAIN,
+    retry: {
+      attempts: e.TOLLGATE_RETRY_ATTEMPTS,
+      baseDelayMs: e.TOLLGATE_RETRY_BASE_DELAY_MS,
+      maxDelayMs: e.TOLLGATE_RETRY_MAX_DELAY_MS,
+      maxRetryAfterMs: e.TOLLGATE_RETRY_AFTER_MAX_MS,
+    },
+    breaker: { failureThreshold: e.TOLLGATE_BREAKER_FAILURES, openMs: e.TOLLGATE_BREAKER_OPEN_MS },
+    upstreamLimits: {
+      queueMax: e.TOLLGATE_UPSTREAM_QUEUE_MAX,
+      queueTimeoutMs: e.TOLLGATE_UPSTREAM_QUEUE_TIMEOUT_MS,
+      keyCooldownMs: e.TOLLGATE_UPSTREAM_KEY_COOLDOWN_MS,
+    },
+    projectLimits: { rpm: e.TOLLGATE_PROJECT_RPM_LIMIT, tpm: e.TOLLGATE_PROJECT_TPM_LIMIT },
+  };
 }

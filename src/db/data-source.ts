@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
-import { SnakeNamingStrategy } from './columns';
+import { SnakeNamingStrategy } from '../shared/columns';
 import { ENTITIES } from './entities';
 
 /**

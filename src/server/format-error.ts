@@ -3,7 +3,8 @@ import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { QueryFailedError } from 'typeorm';
 import { isConnectionFailure } from '../shared/db-errors';
-import { DomainError, ServiceUnavailableError, type ErrorCode } from '../shared/errors';
+import { DomainError, type ErrorCode } from '../shared/errors';
+import { unavailable } from '../shared/public-error';
 import type { Logger } from '../shared/logger';
 
 /** Codes a client may see; anything else becomes INTERNAL_SERVER_ERROR. */
@@ -93,22 +94,4 @@ function innerError(error: unknown): unknown {
   if (inner !== error) return inner;
   const original = error instanceof GraphQLError ? error.originalError : undefined;
   return original instanceof DomainError || isConnectionFailure(original) ? original : error;
-}
-
-/** A lost database is the operator's to hear about, and the client's to retry. */
-function unavailable(log: Logger, error: unknown): ServiceUnavailableError {
-  log.error({ err: error }, 'database unavailable');
-  return new ServiceUnavailableError();
-}
-
-/**
- * The same mapping for errors outside GraphQL execution (the REST doors): a domain error as it
- * is, a lost database as SERVICE_UNAVAILABLE, anything else logged and turned into a bare
- * INTERNAL_SERVER_ERROR.
- */
-export function publicError(log: Logger, error: unknown): DomainError {
-  if (error instanceof DomainError) return error;
-  if (isConnectionFailure(error)) return unavailable(log, error);
-  log.error({ err: error }, 'internal error');
-  return new DomainError('INTERNAL_SERVER_ERROR', 'Internal server error');
 }

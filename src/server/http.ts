@@ -21,13 +21,14 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
+import type { StreamingContext } from '../modules/completions/completion.resolver';
 import type { CompletionService } from '../modules/completions/completion.service';
 import type { AuthService, Principal } from '../modules/projects/auth.service';
 import { UnauthenticatedError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import type { AuthThrottle } from './auth-throttle';
+import type { AuthThrottle } from '../modules/projects/auth-throttle';
 import { REVOKED_CLOSE_CODE, type LiveSockets } from './live-sockets';
-import { createLoaders, type Context } from './context';
+import { createLoaders, type Context } from '../modules/projects/request-context';
 import { consoleRouter } from './console';
 import { createFormatError } from './format-error';
 import { registry } from '../shared/metrics';
@@ -142,7 +143,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
               }),
           );
         }
-        const context: Context = {
+        const context: StreamingContext = {
           principal: ctx.extra.principal,
           loaders: createLoaders(db),
           completions: deps.completions,

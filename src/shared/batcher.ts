@@ -27,7 +27,7 @@ export class Batcher<I, O> {
 
   constructor(
     /** Runs the items together; returns one result per item, in their order. */
-    private readonly run: (items: I[]) => Promise<O[]>,
+    private readonly flush: (items: I[]) => Promise<O[]>,
     private readonly options: BatcherOptions,
   ) {}
 
@@ -44,7 +44,7 @@ export class Batcher<I, O> {
       const batch = this.waiting.splice(0, this.options.maxItems);
       const started = performance.now();
       try {
-        const results = await this.run(batch.map((w) => w.item));
+        const results = await this.flush(batch.map((w) => w.item));
         this.options.observe?.(batch.length, (performance.now() - started) / 1000);
         batch.forEach((w, i) => w.resolve(results[i]));
       } catch (error) {
@@ -53,7 +53,7 @@ export class Batcher<I, O> {
         } else {
           await Promise.all(
             batch.map((w) =>
-              this.run([w.item]).then(
+              this.flush([w.item]).then(
                 ([result]) => w.resolve(result),
                 (alone: unknown) => w.reject(alone),
               ),

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
 import { requestHash } from '../../src/modules/completions/completion.service';
-import { countChatTokens } from '../../src/modules/completions/tokenizer';
-import type { ChatMessage } from '../../src/modules/providers/upstream.types';
+import { countChatTokens } from '../../src/shared/tokenizer';
+import type { ChatMessage } from '../../src/modules/upstream/upstream.types';
 import { formatUsd, parseUsd } from '../../src/shared/money';
 import { addBillingCatalog, clearOfMidnight, ledger, worstCaseOf, worstCaseReply } from '../support/billing';
 import {

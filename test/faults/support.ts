@@ -21,6 +21,8 @@ export function freePort(): Promise<number> {
 
 /** Tollgate as a real child process (the built dist/), so it can be SIGKILLed and restarted. */
 export class ChildServer {
+  /** Every server started, so a failed test cannot leave one running (and jest waiting on it). */
+  private static readonly started = new Set<ChildServer>();
   private child: ChildProcess | undefined;
   output = '';
   readonly port: Promise<number>;
@@ -52,6 +54,8 @@ export class ChildServer {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    ChildServer.started.add(this);
+    child.once('exit', () => ChildServer.started.delete(this));
     child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     const deadline = Date.now() + 60_000;
@@ -60,6 +64,11 @@ export class ChildServer {
       if (Date.now() > deadline) throw new Error(`server did not start:\n${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Kills whatever a test left running (test/faults/cleanup.ts calls it after each file). */
+  static async killAll(): Promise<void> {
+    await Promise.all([...ChildServer.started].map((server) => server.stop('SIGKILL')));
   }
 
   /** Sends a signal and waits for the exit; returns the exit code (null when killed by the signal). */

@@ -1,5 +1,5 @@
-import { countChatTokens } from '../../src/modules/completions/tokenizer';
-import type { ChatMessage } from '../../src/modules/providers/upstream.types';
+import { countChatTokens } from '../../src/shared/tokenizer';
+import type { ChatMessage } from '../../src/modules/upstream/upstream.types';
 import { parseUsd, type Pico } from '../../src/shared/money';
 import { completionBody, sendJson, type UpstreamHandler } from './fake-upstream';
 import type { TestServer } from './harness';

@@ -1,4 +1,4 @@
-import { AuthThrottle } from '../../src/server/auth-throttle';
+import { AuthThrottle } from '../../src/modules/projects/auth-throttle';
 import { UnauthenticatedError } from '../../src/shared/errors';
 import { createLogger } from '../../src/shared/logger';
 

@@ -2,7 +2,7 @@ import {
   BreakerRegistry,
   CircuitBreaker,
   type CircuitOpened,
-} from '../../src/modules/limits/circuit-breaker';
+} from '../../src/modules/upstream/circuit-breaker';
 
 const policy = { failureThreshold: 3, openMs: 1000 };
 

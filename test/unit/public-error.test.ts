@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { QueryFailedError } from 'typeorm';
-import { publicError } from '../../src/server/format-error';
+import { publicError } from '../../src/shared/public-error';
 import { RateLimitedError } from '../../src/shared/errors';
 
 /** A logger whose lines are collected here. */

@@ -1,9 +1,9 @@
-import { DEFAULT_RETRY, isRetryable, parseRetryAfter, retryDelay } from '../../src/modules/limits/retry';
+import { DEFAULT_RETRY, isRetryable, parseRetryAfter, retryDelay } from '../../src/modules/upstream/retry';
 import {
   UpstreamHttpError,
   UpstreamNetworkError,
   UpstreamProtocolError,
-} from '../../src/modules/providers/upstream.types';
+} from '../../src/modules/upstream/upstream.types';
 
 describe('parseRetryAfter', () => {
   const now = Date.parse('2026-11-02T10:00:00Z');

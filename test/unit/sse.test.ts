@@ -1,8 +1,8 @@
-import { sseData } from '../../src/modules/providers/sse';
+import { sseEvents } from '../../src/modules/upstream/sse';
 
 async function collect(chunks: string[]): Promise<string[]> {
   const out: string[] = [];
-  for await (const data of sseData(
+  for await (const { data } of sseEvents(
     (async function* () {
       yield* chunks;
     })(),
@@ -18,6 +18,19 @@ describe('server-sent events parser', () => {
     ).toEqual(['{"a":1}', '{"b":2}', '[DONE]']);
   });
   it('joins multi-line data and keeps a final event without a blank line', async () => {
-    expect(await collect(['data: x\ndata: y\n\nevent: ping\n\ndata:z'])).toEqual(['x\ny', 'z']);
+    expect(await collect(['data: x\ndata: y\n\ndata:z'])).toEqual(['x\ny', 'z']);
+  });
+  it("keeps each event's name, as Anthropic streams name them", async () => {
+    const events = [];
+    for await (const event of sseEvents(
+      (async function* () {
+        yield 'event: message_start\ndata: {"type":"message_start"}\n\nevent: ping\ndata: {"type": "ping"}\n\n';
+      })(),
+    ))
+      events.push(event);
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      ['message_start', '{"type":"message_start"}'],
+      ['ping', '{"type": "ping"}'],
+    ]);
   });
 });

@@ -1,5 +1,5 @@
-import { Semaphore, SlotUnavailableError } from '../../src/modules/limits/semaphore';
-import { TokenBucket } from '../../src/modules/limits/token-bucket';
+import { Semaphore, SlotUnavailableError } from '../../src/modules/upstream/semaphore';
+import { TokenBucket } from '../../src/shared/token-bucket';
 
 describe('TokenBucket (per minute, exact integer refill)', () => {
   it('starts full, refuses the next token with the exact wait, and refills continuously', () => {

@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
-import { numericNumberTransformer } from '../../db/columns';
+import { numericNumberTransformer } from '../../shared/columns';
 
 export type AlertType =
   | 'BUDGET_THRESHOLD'

@@ -1,6 +1,6 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { DataSource } from 'typeorm';
-import type { Context } from '../../server/context';
+import type { Context } from '../projects/request-context';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import { requireProjectKey } from '../projects/auth.service';
 import { Alert } from './alert.entity';

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/logger';
-import type { CircuitOpened } from '../limits/circuit-breaker';
+import type { CircuitOpened } from '../upstream/circuit-breaker';
 import type { AlertService } from './alert.service';
 
 /**

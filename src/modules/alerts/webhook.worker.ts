@@ -1,4 +1,5 @@
 import { request, type Dispatcher } from 'undici';
+import { backoffDelay } from '../../shared/backoff';
 import { EgressRefusedError, type EgressPolicy } from '../../shared/egress';
 import { In, type DataSource } from 'typeorm';
 import type { Logger } from '../../shared/logger';
@@ -136,7 +137,7 @@ export class WebhookWorker {
       );
       return;
     }
-    const backoffSeconds = Math.min(3600, (this.backoffMs * 2 ** (attempts - 1)) / 1000);
+    const backoffSeconds = backoffDelay(attempts, { baseMs: this.backoffMs, maxMs: 3_600_000 }) / 1000;
     await this.db.query(
       `UPDATE webhook_deliveries SET attempts = $2, last_status_code = $3, last_error = $4,
               status = CASE WHEN $2 >= ${MAX_ATTEMPTS} THEN 'FAILED' ELSE 'PENDING' END,

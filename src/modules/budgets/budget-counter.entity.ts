@@ -1,5 +1,5 @@
 import { Column, Entity, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
-import { bigintNumberTransformer, moneyTransformer } from '../../db/columns';
+import { bigintNumberTransformer, moneyTransformer } from '../../shared/columns';
 import type { Pico } from '../../shared/money';
 import { Budget } from './budget.entity';
 

@@ -1,5 +1,5 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import type { Context } from '../../server/context';
+import type { Context } from '../projects/request-context';
 import { requireProjectKey } from '../projects/auth.service';
 import type { Budget } from './budget.entity';
 import type { BudgetService, BudgetStatus } from './budget.service';

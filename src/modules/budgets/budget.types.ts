@@ -1,5 +1,5 @@
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { USDScalar } from '../../server/scalars';
+import { USDScalar } from '../../shared/scalars';
 import type { Pico } from '../../shared/money';
 
 export enum BudgetPeriodEnum {

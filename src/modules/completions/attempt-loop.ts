@@ -3,7 +3,7 @@ import { costOf } from '../../shared/money';
 import { holdWithPolicy, type HeldModel } from '../budgets/downgrade';
 import type { HoldRequest, ReservationService } from '../budgets/reservation.service';
 import type { Model } from '../providers/model.entity';
-import { UpstreamCallFailed, type CallResult, type UpstreamClient } from '../providers/upstream.client';
+import { UpstreamCallFailed, type CallResult, type UpstreamClient } from '../upstream/upstream.client';
 import type { RoutePlan, RouterService } from '../routing/router.service';
 import { checkUsage, type CallContext, type CallRecorder } from './call-recorder';
 import type { PromptMargins } from '../providers/prompt-margin';

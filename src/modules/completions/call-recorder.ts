@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { backoffDelay } from '../../shared/backoff';
 import { isConnectionFailure } from '../../shared/db-errors';
 import type { DomainError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -10,15 +11,15 @@ import type { RecordedUsage, ReservationService } from '../budgets/reservation.s
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Catalog } from '../providers/catalog.service';
 import type { Model, Tier } from '../providers/model.entity';
-import { UpstreamCallFailed, type CallResult } from '../providers/upstream.client';
-import type { UpstreamUsage } from '../providers/upstream.types';
+import { UpstreamCallFailed, type CallResult } from '../upstream/upstream.client';
+import type { UpstreamUsage } from '../upstream/upstream.types';
 import type { UsageOutcome } from '../usage/usage-record.entity';
 import type { CompletionResult } from './completion.types';
 import type { ValidRequest } from './completion.validation';
 import { storedResult, type IdempotencyClaim } from './idempotency.service';
 import type { PromptMargins } from '../providers/prompt-margin';
 import type { StreamMeter } from './stream-meter';
-import { countTextTokens } from './tokenizer';
+import { countTextTokens } from '../../shared/tokenizer';
 
 /** Everything the recording of a call needs to know besides its reply. */
 export interface CallContext {
@@ -40,6 +41,8 @@ export interface CallContext {
 
 /** How long a settle is retried through a lost database connection before it gives up. */
 const SETTLE_RETRY_MS = 30_000;
+/** 100 ms, doubling to 2 s: a database restart takes seconds. */
+const SETTLE_BACKOFF = { baseMs: 100, maxMs: 2_000 };
 
 /**
  * Writes calls into the ledger: the exact charge of a call that was answered (its usage record,
@@ -227,7 +230,7 @@ export class CallRecorder {
           { err: error, requestId, attempt },
           'settle failed on the database connection; retrying',
         );
-        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt + 1, SETTLE_BACKOFF)));
       }
     }
   }

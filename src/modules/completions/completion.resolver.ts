@@ -1,9 +1,9 @@
 import { Repeater } from '@graphql-yoga/subscription';
 import { Arg, Ctx, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import type { Context } from '../../server/context';
+import type { Context } from '../projects/request-context';
 import { requireProjectKey } from '../projects/auth.service';
 import type { TierEnum } from '../providers/provider.types';
-import type { ChatRole } from '../providers/upstream.types';
+import type { ChatRole } from '../upstream/upstream.types';
 import {
   ChatCompletionChunkType,
   ChatCompletionInput,
@@ -13,6 +13,14 @@ import {
 } from './completion.graphql';
 import type { CompletionService } from './completion.service';
 import type { CompletionRequest, CompletionResult } from './completion.types';
+
+/**
+ * The context of a graphql-ws operation: a subscription's source is built outside any resolver
+ * instance, so the streamed completion finds the pipeline here (server/http.ts puts it there).
+ */
+export interface StreamingContext extends Context {
+  completions: CompletionService;
+}
 
 @Resolver()
 export class CompletionResolver {
@@ -35,9 +43,8 @@ export class CompletionResolver {
       'A streamed completion: deltas as the upstream produces them, then the settled result. ' +
       'Unsubscribing aborts the upstream call; the tokens produced so far are charged.',
     subscribe: ({ args, context }) => {
-      const ctx = context as Context;
+      const ctx: StreamingContext = context;
       const who = requireProjectKey(ctx);
-      if (!ctx.completions) throw new Error('completions are not wired into the subscription context');
       return streamChunks(ctx.completions, who, toRequest((args as { input: ChatCompletionInput }).input));
     },
   })

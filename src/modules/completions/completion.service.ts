@@ -16,7 +16,7 @@ import { validateRequest, type ValidRequest } from './completion.validation';
 import type { IdempotencyClaim, IdempotencyService } from './idempotency.service';
 import type { PromptMargins } from '../providers/prompt-margin';
 import { StreamMeter } from './stream-meter';
-import { countChatTokensAsync } from './tokenizer';
+import { countChatTokensAsync } from '../../shared/tokenizer';
 
 export interface CompletionDeps {
   config: Pick<

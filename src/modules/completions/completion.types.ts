@@ -1,6 +1,6 @@
 import type { Pico } from '../../shared/money';
 import type { Tier } from '../providers/model.entity';
-import type { ChatMessage } from '../providers/upstream.types';
+import type { ChatMessage } from '../upstream/upstream.types';
 
 export interface CompletionRequest {
   /** A model name, or "auto" (the default) to let the router choose. */

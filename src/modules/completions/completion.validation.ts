@@ -1,6 +1,6 @@
 import type { Config } from '../../config';
 import { BadInputError } from '../../shared/errors';
-import { CHAT_ROLES, type ChatMessage } from '../providers/upstream.types';
+import { CHAT_ROLES, type ChatMessage } from '../upstream/upstream.types';
 import type { CompletionRequest } from './completion.types';
 
 export const DEFAULT_MAX_TOKENS = 1024;

@@ -1,11 +1,12 @@
 import type { DataSource } from 'typeorm';
+import { backoffDelay } from '../../shared/backoff';
 import { IdempotencyKeyReusedError, RateLimitedError } from '../../shared/errors';
 import { formatUsd, parseUsd } from '../../shared/money';
 import type { CompletionResult } from './completion.types';
 
 const KEEP_MS = 24 * 3_600_000;
-const WAIT_STEP_MS = 25;
-const WAIT_STEP_MAX_MS = 250;
+/** How often a caller looks again at a requestId another call holds: 25 ms, doubling to 250 ms. */
+const POLL = { baseMs: 25, maxMs: 250 };
 
 /** A result as the idempotency record keeps it (money and time as text). */
 export type StoredResult = Omit<CompletionResult, 'cost' | 'createdAt' | 'id'> & { cost: string };
@@ -82,7 +83,7 @@ export class IdempotencyService {
   ): Promise<CompletionResult> {
     const deadline = Date.now() + this.policy.waitMs;
     let claim: IdempotencyClaim | null = null;
-    for (let step = WAIT_STEP_MS; ; step = Math.min(WAIT_STEP_MAX_MS, step * 2)) {
+    for (let look = 1; ; look++) {
       claim = await this.claim(projectId, requestId, requestHash);
       if (claim) break;
       const [row]: {
@@ -99,7 +100,7 @@ export class IdempotencyService {
       if (Date.now() > deadline) {
         throw new RateLimitedError('A call with this requestId is still in progress', 1000);
       }
-      await new Promise((r) => setTimeout(r, step));
+      await new Promise((r) => setTimeout(r, backoffDelay(look, POLL)));
     }
     const key = `${projectId}:${requestId}`;
     this.leases.set(key, { claim, renewedAt: Date.now() });

@@ -1,4 +1,4 @@
-import { countTextTokens } from './tokenizer';
+import { countTextTokens } from '../../shared/tokenizer';
 
 /** Thrown into the upstream call when a stream reached its maxTokens. */
 export class StreamCapReached extends Error {

@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { backoffDelay } from '../../shared/backoff';
 import type { DataSource } from 'typeorm';
 import type { Logger } from '../../shared/logger';
 import {
@@ -11,6 +12,8 @@ import {
 } from './event-bus';
 
 const CHANNEL = 'tollgate_events';
+/** 250 ms, doubling to 10 s. */
+const RECONNECT = { baseMs: 250, maxMs: 10_000 };
 
 /**
  * Events across instances through Postgres LISTEN/NOTIFY: publish is a NOTIFY on the pool; one
@@ -22,7 +25,8 @@ export class PgEventBus implements EventBus {
   private readonly local = new LocalEventBus();
   private client: Client | undefined;
   private closed = false;
-  private retryMs = 250;
+  /** Reconnects since the connection was last up. */
+  private failures = 0;
 
   private constructor(
     private readonly url: string,
@@ -72,13 +76,12 @@ export class PgEventBus implements EventBus {
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
     this.client = client;
-    this.retryMs = 250;
+    this.failures = 0;
   }
 
   private scheduleReconnect(): void {
     if (this.closed) return;
-    const delay = this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, 10_000);
+    const delay = backoffDelay(++this.failures, RECONNECT);
     setTimeout(() => {
       if (!this.closed) this.connect().catch(() => this.scheduleReconnect());
     }, delay).unref();

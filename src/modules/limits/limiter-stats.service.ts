@@ -1,9 +1,9 @@
 import { IsNull, type DataSource } from 'typeorm';
 import { ApiKey } from '../projects/api-key.entity';
 import type { CatalogService } from '../providers/catalog.service';
-import type { BreakerRegistry, CircuitView } from './circuit-breaker';
+import type { BreakerRegistry, CircuitView } from '../upstream/circuit-breaker';
 import type { GatewayLimiter } from './gateway-limiter';
-import type { UpstreamKeyView, UpstreamLimiter } from './upstream-limiter';
+import type { UpstreamKeyView, UpstreamLimiter } from '../upstream/upstream-limiter';
 
 export interface ModelCircuit extends CircuitView {
   provider: string;

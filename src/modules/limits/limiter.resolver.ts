@@ -1,5 +1,5 @@
 import { Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
-import type { Context } from '../../server/context';
+import type { Context } from '../projects/request-context';
 import { requireProjectKey } from '../projects/auth.service';
 import { ModelType, ProviderType } from '../providers/provider.types';
 import type { LimiterStatsService } from './limiter-stats.service';

@@ -1,4 +1,4 @@
-import { TokenBucket } from './token-bucket';
+import { TokenBucket } from '../../shared/token-bucket';
 
 /** One per-minute bucket a call draws on. */
 export interface BucketSpec {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
 import type { BucketSpec, RateStore, TakeResult } from './rate.store';
-import { WINDOW_MS } from './token-bucket';
+import { WINDOW_MS } from '../../shared/token-bucket';
 
 /*
  * The same integer token-bucket arithmetic as token-bucket.ts (units of 1/60 000 token, refill

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import type { AuthThrottle } from '../../server/auth-throttle';
-import { publicError } from '../../server/format-error';
+import type { AuthThrottle } from '../projects/auth-throttle';
+import { publicError } from '../../shared/public-error';
 import { BadInputError, ForbiddenError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { formatUsd } from '../../shared/money';
@@ -10,7 +10,7 @@ import type { CompletionService } from '../completions/completion.service';
 import type { CompletionRequest, CompletionResult } from '../completions/completion.types';
 import type { AuthService, KeyPrincipal } from '../projects/auth.service';
 import type { CatalogService } from '../providers/catalog.service';
-import type { ChatMessage, ChatRole } from '../providers/upstream.types';
+import type { ChatMessage, ChatRole } from '../upstream/upstream.types';
 import { sendOpenAiError } from './openai.errors';
 
 interface WireMessage {

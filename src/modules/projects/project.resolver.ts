@@ -1,5 +1,5 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
-import type { Context } from '../../server/context';
+import type { Context } from './request-context';
 import { requireAuth, requireOperator, requireProjectKey } from './auth.service';
 import type { ProjectService } from './project.service';
 import {

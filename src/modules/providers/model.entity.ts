@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
-import { moneyTransformer, numericNumberTransformer } from '../../db/columns';
+import { moneyTransformer, numericNumberTransformer } from '../../shared/columns';
 import type { Pico } from '../../shared/money';
 import { Project } from '../projects/project.entity';
 import { Provider } from './provider.entity';

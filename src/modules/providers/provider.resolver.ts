@@ -1,5 +1,5 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
-import type { Context } from '../../server/context';
+import type { Context } from '../projects/request-context';
 import { requireProjectKey } from '../projects/auth.service';
 import { CatalogService } from './catalog.service';
 import type { PromptMargins } from './prompt-margin';

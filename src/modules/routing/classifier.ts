@@ -1,5 +1,7 @@
+import { z } from 'zod';
+import { describeIssues } from '../../shared/zod';
 import type { Tier } from '../providers/model.entity';
-import type { ChatMessage } from '../providers/upstream.types';
+import type { ChatMessage } from '../upstream/upstream.types';
 
 export interface ClassifierRules {
   /** Simple: at most this many messages... */
@@ -26,13 +28,29 @@ export const DEFAULT_RULES: ClassifierRules = {
   complexIntents: [],
 };
 
-const NUMBER_RULES = [
-  'simpleMaxMessages',
-  'simpleMaxMessageChars',
-  'complexOverMessages',
-  'complexOverContextChars',
-] as const;
-const INTENT_RULES = ['simpleIntents', 'complexIntents'] as const;
+const WHOLE = 'must be a whole number >= 0';
+const count = z.number({ error: WHOLE }).int(WHOLE).min(0, WHOLE);
+const intents = z
+  .array(
+    z.string().trim().min(1, 'must be an array of non-empty strings'),
+    'must be an array of non-empty strings',
+  )
+  .transform((list) => list.map((v) => v.toLowerCase()));
+
+/** TOLLGATE_ROUTING_RULES: any of the rules, nothing else. */
+const RulesInput = z
+  .strictObject(
+    {
+      simpleMaxMessages: count,
+      simpleMaxMessageChars: count,
+      complexOverMessages: count,
+      complexOverContextChars: count,
+      simpleIntents: intents,
+      complexIntents: intents,
+    },
+    'routing rules must be a JSON object',
+  )
+  .partial();
 
 /**
  * Reads TOLLGATE_ROUTING_RULES: a JSON object whose fields replace the defaults' (unnamed ones
@@ -45,30 +63,9 @@ export function parseRoutingRules(raw: string, base: ClassifierRules = DEFAULT_R
   } catch {
     throw new Error('routing rules must be a JSON object');
   }
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new Error('routing rules must be a JSON object');
-  }
-  const fields = input as Record<string, unknown>;
-  const known = new Set<string>([...NUMBER_RULES, ...INTENT_RULES]);
-  const unknown = Object.keys(fields).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw new Error(`unknown routing rule(s): ${unknown.join(', ')}`);
-  const rules: ClassifierRules = { ...base };
-  for (const name of NUMBER_RULES) {
-    const value = fields[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw new Error(`${name} must be a whole number >= 0`);
-    }
-    rules[name] = value;
-  }
-  for (const name of INTENT_RULES) {
-    const value = fields[name];
-    if (value === undefined) continue;
-    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.trim() !== '')) {
-      throw new Error(`${name} must be an array of non-empty strings`);
-    }
-    rules[name] = value.map((v: string) => v.trim().toLowerCase());
-  }
+  const parsed = RulesInput.safeParse(input);
+  if (!parsed.success) throw new Error(describeIssues(parsed.error));
+  const rules: ClassifierRules = { ...base, ...parsed.data };
   if (rules.simpleMaxMessages > rules.complexOverMessages) {
     throw new Error('simpleMaxMessages must not exceed complexOverMessages');
   }

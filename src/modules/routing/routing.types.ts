@@ -1,5 +1,5 @@
 import { Field, Float, Int, ObjectType } from 'type-graphql';
-import { USDScalar } from '../../server/scalars';
+import { USDScalar } from '../../shared/scalars';
 import type { Pico } from '../../shared/money';
 
 @ObjectType('RouteStats', { description: 'One route (tier:model) of the routing report.' })

@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
-import { moneyTransformer } from '../../db/columns';
+import { moneyTransformer } from '../../shared/columns';
 import type { Pico } from '../../shared/money';
 
 export type UsageOutcome = 'SUCCESS' | 'UPSTREAM_ERROR' | 'CANCELLED' | 'ABANDONED';

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
-import type { Context } from '../../server/context';
+import type { Context } from '../projects/request-context';
 import { requireProjectKey } from '../projects/auth.service';
 import { ApiKeyType } from '../projects/project.types';
 import { encodeCursor, type UsageService } from './usage.service';

@@ -1,10 +1,12 @@
 import { LRUCache } from 'lru-cache';
-import { UnauthenticatedError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
+import { backoffDelay } from '../../shared/backoff';
+import { UnauthenticatedError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
 
 const WINDOW_MS = 60_000;
 const FREE_FAILURES = 10;
-const MAX_DELAY_MS = 5_000;
+/** 100 ms for the first failure past the free ones, doubling up to 5 s. */
+const THROTTLE = { baseMs: 100, maxMs: 5_000 };
 /** Sources remembered at once; the least recently failing go first, so a flood cannot wipe the table. */
 const MAX_SOURCES = 100_000;
 
@@ -39,7 +41,7 @@ export class AuthThrottle {
   delayFor(source: string, now = Date.now()): number {
     const entry = this.failures.get(source);
     if (!entry || now - entry.since > WINDOW_MS || entry.count < FREE_FAILURES) return 0;
-    return Math.min(MAX_DELAY_MS, 100 * 2 ** (entry.count - FREE_FAILURES));
+    return backoffDelay(entry.count - FREE_FAILURES + 1, THROTTLE);
   }
 
   failed(source: string, now = Date.now()): void {

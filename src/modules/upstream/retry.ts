@@ -1,4 +1,5 @@
-import { UpstreamHttpError, UpstreamNetworkError } from '../providers/upstream.types';
+import { UpstreamHttpError, UpstreamNetworkError } from './upstream.types';
+import { backoffDelay } from '../../shared/backoff';
 
 export interface RetryPolicy {
   /** Total attempts on retryable failures, the first one included. */
@@ -70,6 +71,5 @@ export function retryDelay(
   if (error instanceof UpstreamHttpError && error.retryAfterMs !== undefined) {
     return error.retryAfterMs > policy.maxRetryAfterMs ? null : error.retryAfterMs;
   }
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
-  return Math.floor(random() * ceiling);
+  return backoffDelay(retry, { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: true }, random);
 }

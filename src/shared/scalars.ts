@@ -1,5 +1,5 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import { formatUsd, parseUsd, type Pico } from '../shared/money';
+import { formatUsd, parseUsd, type Pico } from './money';
 
 /** Exact money: a decimal USD string on the wire ("0.00035"), a BigInt of pico-dollars inside. */
 export const USDScalar = new GraphQLScalarType<Pico, string>({

@@ -1,9 +1,9 @@
 import { RateLimitedError } from '../../shared/errors';
 import { CatalogService } from '../providers/catalog.service';
 import type { Provider } from '../providers/provider.entity';
-import { sleep } from '../providers/simulated.transport';
+import { sleep } from './simulated.transport';
 import { Semaphore, SlotUnavailableError } from './semaphore';
-import { TokenBucket } from './token-bucket';
+import { TokenBucket } from '../../shared/token-bucket';
 
 export interface UpstreamLimitPolicy {
   /** Callers that may wait for a slot of one upstream key; the next one is refused at once. */

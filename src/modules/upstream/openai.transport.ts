@@ -1,7 +1,7 @@
 import { errors as undiciErrors, request, type Dispatcher } from 'undici';
 import { EgressRefusedError } from '../../shared/egress';
-import { parseRetryAfter } from '../limits/retry';
-import { sseData } from './sse';
+import { parseRetryAfter } from './retry';
+import { sseEvents } from './sse';
 import {
   UpstreamHttpError,
   UpstreamNetworkError,
@@ -119,7 +119,7 @@ async function readStream(
   let finishReason = 'stop';
   let usage: WireCompletion['usage'] = null;
   try {
-    for await (const data of sseData(body)) {
+    for await (const { data } of sseEvents(body)) {
       if (data === '[DONE]') break;
       signal?.throwIfAborted(); // what is already buffered must not reach a caller who left
       let chunk: WireChunk;

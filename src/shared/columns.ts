@@ -1,6 +1,6 @@
 import type { ValueTransformer } from 'typeorm';
 import { DefaultNamingStrategy, type NamingStrategyInterface } from 'typeorm';
-import { formatUsd, parseUsd, type Pico } from '../shared/money';
+import { formatUsd, parseUsd, type Pico } from './money';
 
 /** NUMERIC <-> exact pico-dollar BigInt. */
 export const moneyTransformer: ValueTransformer = {

@@ -1,6 +1,6 @@
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { countTokens } from 'gpt-tokenizer';
-import type { ChatMessage } from '../providers/upstream.types';
 
 // OpenAI's accounting for chat prompts: each message carries a few framing tokens, and every
 // reply is primed with three more. o200k_base is the encoding of current OpenAI models; for
@@ -9,6 +9,13 @@ const TOKENS_PER_MESSAGE = 3;
 const TOKENS_PER_NAME = 1;
 const REPLY_PRIMING = 3;
 
+/** A chat message as far as counting goes: its role, its text, and its name when it has one. */
+export interface TextMessage {
+  role: string;
+  content: string;
+  name?: string | null;
+}
+
 /** Prompts longer than this are counted on a worker thread, so one huge prompt does not stall every other call. */
 export const OFF_THREAD_CHARS = 50_000;
 
@@ -16,12 +23,12 @@ export function countTextTokens(text: string): number {
   return text.length === 0 ? 0 : countTokens(text);
 }
 
-export function countChatTokens(messages: readonly ChatMessage[]): number {
+export function countChatTokens(messages: readonly TextMessage[]): number {
   return chatTotal(messages, (text) => countTextTokens(text));
 }
 
 /** The same count; on a worker thread when the prompt is long. */
-export async function countChatTokensAsync(messages: readonly ChatMessage[]): Promise<number> {
+export async function countChatTokensAsync(messages: readonly TextMessage[]): Promise<number> {
   const chars = messages.reduce((n, m) => n + m.content.length, 0);
   if (chars < OFF_THREAD_CHARS) return countChatTokens(messages);
   const texts = messages.flatMap((m) => [m.content, m.role, m.name ?? '']);
@@ -31,7 +38,7 @@ export async function countChatTokensAsync(messages: readonly ChatMessage[]): Pr
 }
 
 /** REPLY_PRIMING + per message: framing + content + role (+ name), with `count` called in that order. */
-function chatTotal(messages: readonly ChatMessage[], count: (text: string) => number): number {
+function chatTotal(messages: readonly TextMessage[], count: (text: string) => number): number {
   let total = REPLY_PRIMING;
   for (const message of messages) {
     total += TOKENS_PER_MESSAGE + count(message.content) + count(message.role);
@@ -41,13 +48,12 @@ function chatTotal(messages: readonly ChatMessage[], count: (text: string) => nu
   return total;
 }
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { countTokens } = require(workerData.tokenizer);
-parentPort.on('message', ({ id, texts }) => {
-  parentPort.postMessage({ id, counts: texts.map((t) => (t.length === 0 ? 0 : countTokens(t))) });
-});
-`;
+/**
+ * The worker's own file, beside this one: compiled JavaScript when running from dist/, TypeScript
+ * when running from the sources (ts-node, jest), which the worker then loads through ts-node too.
+ */
+const WORKER_FILE = path.join(__dirname, `tokenizer.worker${path.extname(__filename)}`);
+const WORKER_ARGV = __filename.endsWith('.ts') ? ['--require', 'ts-node/register/transpile-only'] : [];
 
 /** One lazily started worker thread that counts tokens; it never keeps the process alive. */
 class TokenWorker {
@@ -59,10 +65,7 @@ class TokenWorker {
   private nextId = 0;
 
   constructor() {
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { tokenizer: require.resolve('gpt-tokenizer') },
-    });
+    this.worker = new Worker(WORKER_FILE, { execArgv: WORKER_ARGV });
     this.worker.unref();
     this.worker.on('message', ({ id, counts }: { id: number; counts: number[] }) => {
       this.pending.get(id)?.resolve(counts);

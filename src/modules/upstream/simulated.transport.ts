@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import { countChatTokens, countTextTokens } from '../completions/tokenizer';
-import type { SimulationSettings } from './provider.entity';
+import { countChatTokens, countTextTokens } from '../../shared/tokenizer';
+import type { SimulationSettings } from '../providers/provider.entity';
 import {
   UpstreamHttpError,
   type UpstreamReply,

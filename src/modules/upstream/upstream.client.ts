@@ -6,14 +6,14 @@ import {
 } from '../../shared/errors';
 import type { Agent } from 'undici';
 import { EgressRefusedError, type EgressPolicy } from '../../shared/egress';
-import type { BreakerRegistry } from '../limits/circuit-breaker';
-import { DEFAULT_RETRY, isRetryable, retryDelay, type RetryPolicy } from '../limits/retry';
-import type { UpstreamLimiter } from '../limits/upstream-limiter';
-import type { CatalogService } from './catalog.service';
-import { DEFAULT_SIMULATION } from './catalog.service';
-import type { Model } from './model.entity';
+import type { BreakerRegistry } from './circuit-breaker';
+import { DEFAULT_RETRY, isRetryable, retryDelay, type RetryPolicy } from './retry';
+import type { UpstreamLimiter } from './upstream-limiter';
+import type { CatalogService } from '../providers/catalog.service';
+import { DEFAULT_SIMULATION } from '../providers/catalog.service';
+import type { Model } from '../providers/model.entity';
 import { OpenAiTransport } from './openai.transport';
-import type { Provider } from './provider.entity';
+import type { Provider } from '../providers/provider.entity';
 import { SimulatedTransport, sleep } from './simulated.transport';
 import {
   UpstreamHttpError,
