@@ -92,4 +92,9 @@ export async function startFloor(
   };
 }
 
-if (require.main === module && process.argv[2] === '--serve') serve(process.argv[3], process.argv[4]);
+if (require.main === module && process.argv[2] === '--serve') {
+  const [upstreamOrigin, databaseUrl] = process.argv.slice(3);
+  if (upstreamOrigin === undefined || databaseUrl === undefined)
+    throw new Error('usage: floor.ts --serve <upstream origin> <database URL>');
+  serve(upstreamOrigin, databaseUrl);
+}

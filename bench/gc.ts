@@ -27,18 +27,19 @@ export async function gcCounts(origin: string): Promise<GcCounts | undefined> {
     const byKind: GcCounts['byKind'] = {};
     let total = 0;
     let upTo10ms = 0;
-    for (const m of text.matchAll(
+    for (const [, stat, kind, value] of text.matchAll(
       /^nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\}\s+([\d.e+-]+)/gm,
     )) {
-      const entry = (byKind[m[2]] ??= { count: 0, seconds: 0 });
-      if (m[1] === 'sum') entry.seconds = Number(m[3]);
+      if (kind === undefined) continue;
+      const entry = (byKind[kind] ??= { count: 0, seconds: 0 });
+      if (stat === 'sum') entry.seconds = Number(value);
       else {
-        entry.count = Number(m[3]);
+        entry.count = Number(value);
         total += entry.count;
       }
     }
-    for (const m of text.matchAll(/^nodejs_gc_duration_seconds_bucket\{([^}]*)\}\s+(\d+)/gm))
-      if (m[1].includes('le="0.01"')) upTo10ms += Number(m[2]);
+    for (const [, labels, count] of text.matchAll(/^nodejs_gc_duration_seconds_bucket\{([^}]*)\}\s+(\d+)/gm))
+      if (labels?.includes('le="0.01"')) upTo10ms += Number(count);
     return { byKind, over10ms: total - upTo10ms };
   } catch {
     return undefined;

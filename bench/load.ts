@@ -212,7 +212,6 @@ export interface LatencyStats {
 
 export function latencyStats(latencies: number[]): LatencyStats {
   const sorted = Float64Array.from(latencies).sort();
-  const at = (p: number) =>
-    sorted.length ? sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] : NaN;
-  return { p50: at(50), p95: at(95), p99: at(99), max: sorted.length ? sorted[sorted.length - 1] : NaN };
+  const at = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+  return { p50: at(50), p95: at(95), p99: at(99), max: sorted.at(-1) ?? NaN };
 }

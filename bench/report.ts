@@ -115,9 +115,11 @@ export function formatTable(rows: ScenarioRow[]): string {
 /** Columns padded to their widest cell: the first `left` columns left-aligned, the rest right-aligned. */
 function table(header: string[], body: string[][], left: number): string {
   const all = [header, ...body];
-  const widths = header.map((_, i) => Math.max(...all.map((line) => line[i].length)));
+  const widths = header.map((_, i) => Math.max(...all.map((line) => line[i]?.length ?? 0)));
   const render = (line: string[]) =>
-    line.map((cell, i) => (i < left ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+    line
+      .map((cell, i) => (i < left ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join('  ');
   return [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(render)].join('\n');
 }
 

@@ -314,8 +314,8 @@ export function formatSoak(soak: SoakReport): string[] {
   const header = table.map(([name]) => name);
   const body = soak.perMinute.map((m) => table.map(([, cell]) => cell(m)));
   const all = [header, ...body];
-  const widths = header.map((_, i) => Math.max(...all.map((line) => line[i].length)));
-  const render = (line: string[]) => line.map((cell, i) => cell.padStart(widths[i])).join('  ');
+  const widths = header.map((_, i) => Math.max(...all.map((line) => line[i]?.length ?? 0)));
+  const render = (line: string[]) => line.map((cell, i) => cell.padStart(widths[i] ?? 0)).join('  ');
   const f = soak.flatness;
   const l = soak.latencyMs;
   const span = (w: MemoryWindow) => `minutes ${minuteLabel(w.from)}-${minuteLabel(w.to)}`;

@@ -3,6 +3,7 @@ import { ReserveSettleFunctions1795758000000 } from './1795758000000-ReserveSett
 import { BatchedReserveSettle1795764303474 } from './1795764303474-BatchedReserveSettle';
 import { HoldLifecycle1796119169849 } from './1796119169849-HoldLifecycle';
 import { LedgerFunctionsFromFiles1796119169850 } from './1796119169850-LedgerFunctionsFromFiles';
+import { TokenClasses1796122955189 } from './1796122955189-TokenClasses';
 
 // Every migration, in order. `npm run migration:generate migrations/Name` writes a new file;
 // add its class here. Landed migrations are never edited. The ledger's SQL functions are not
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   BatchedReserveSettle1795764303474,
   HoldLifecycle1796119169849,
   LedgerFunctionsFromFiles1796119169850,
+  TokenClasses1796122955189,
 ];

@@ -34,8 +34,10 @@ async function main(): Promise<void> {
     for (const imported of imports) {
       const to = folderOf(imported);
       if (!to || to === from) continue;
-      if (to === 'server') problems.push(`${file} imports ${imported}: a feature must not reach into server/`);
-      if (from === 'shared' && to !== 'shared') problems.push(`${file} imports ${imported}: shared/ imports nothing of ours`);
+      if (to === 'server')
+        problems.push(`${file} imports ${imported}: a feature must not reach into server/`);
+      if (from === 'shared' && to !== 'shared')
+        problems.push(`${file} imports ${imported}: shared/ imports nothing of ours`);
       if (!edges.has(from)) edges.set(from, new Map());
       if (!edges.get(from)!.has(to)) edges.get(from)!.set(to, `${file} -> ${imported}`);
     }
@@ -43,9 +45,13 @@ async function main(): Promise<void> {
   for (const component of folderCycles(edges)) {
     const inside = new Set(component);
     const steps = component.flatMap((f) =>
-      [...(edges.get(f) ?? new Map<string, string>())].filter(([to]) => inside.has(to)).map(([, example]) => example),
+      [...(edges.get(f) ?? new Map<string, string>())]
+        .filter(([to]) => inside.has(to))
+        .map(([, example]) => example),
     );
-    problems.push(`folders that import each other in a cycle: ${component.join(', ')}\n    ${steps.join('\n    ')}`);
+    problems.push(
+      `folders that import each other in a cycle: ${component.join(', ')}\n    ${steps.join('\n    ')}`,
+    );
   }
   if (problems.length > 0) {
     console.error(problems.join('\n'));

@@ -23,7 +23,7 @@ import { AttemptLoop } from './modules/completions/attempt-loop';
 import { CallRecorder } from './modules/completions/call-recorder';
 import { CompletionService } from './modules/completions/completion.service';
 import { PromptMargins } from './modules/providers/prompt-margin';
-import { stopTokenWorker } from './shared/tokenizer';
+import { stopEstimateWorker } from './shared/prompt-estimate.async';
 import { IdempotencyService } from './modules/completions/idempotency.service';
 import { BreakerRegistry } from './modules/upstream/circuit-breaker';
 import { GatewayLimiter } from './modules/limits/gateway-limiter';
@@ -264,7 +264,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         await step('webhook worker', () => services.worker.stop());
         await step('event bus', () => bus.close());
         await step('rate store', () => rates.close());
-        await step('token worker', () => stopTokenWorker());
+        await step('estimate worker', () => stopEstimateWorker());
         await step('database', () => db.destroy());
         // The embedded database's one connection was TypeORM's too, and ended with it.
         if (!embedded) await step('ledger pool', () => ledgerPool.end());

@@ -26,6 +26,8 @@ export interface Config {
   trustedProxies: string[];
   /** Whether the schema answers introspection, on HTTP and WebSocket alike. */
   introspection: boolean;
+  /** The bundled GraphiQL at GET /graphql (TOLLGATE_EXPLORER): on in the embedded demo and outside production. */
+  explorer: boolean;
   /** Environment variables a provider's `env:NAME` key may name (TOLLGATE_UPSTREAM_ENV_KEYS). */
   upstreamEnvKeys: EnvAllowlist;
   /** Where webhook deliveries may connect (TOLLGATE_WEBHOOK_ALLOWED_NETWORKS opens private ranges). */
@@ -156,6 +158,7 @@ const Environment = z.object({
   TOLLGATE_CORS_ORIGINS: listOf((entries) => entries),
   TOLLGATE_TRUSTED_PROXIES: listOf((entries) => entries.map((entry) => parseNetwork(entry).join('/'))),
   TOLLGATE_INTROSPECTION: bool,
+  TOLLGATE_EXPLORER: bool,
   TOLLGATE_UPSTREAM_ENV_KEYS: listOf((entries) => new EnvAllowlist(entries)),
   TOLLGATE_WEBHOOK_ALLOWED_NETWORKS: listOf(
     (entries) => new EgressPolicy(entries, 'TOLLGATE_WEBHOOK_ALLOWED_NETWORKS'),
@@ -217,6 +220,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: e.TOLLGATE_CORS_ORIGINS,
     trustedProxies: e.TOLLGATE_TRUSTED_PROXIES,
     introspection: e.TOLLGATE_INTROSPECTION ?? e.NODE_ENV !== 'production',
+    explorer: e.TOLLGATE_EXPLORER ?? (e.DATABASE_URL === undefined || e.NODE_ENV !== 'production'),
     upstreamEnvKeys: e.TOLLGATE_UPSTREAM_ENV_KEYS,
     webhookEgress: e.TOLLGATE_WEBHOOK_ALLOWED_NETWORKS,
     upstreamEgress: e.TOLLGATE_UPSTREAM_ALLOWED_NETWORKS,

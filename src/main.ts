@@ -14,17 +14,19 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const log = createLogger(config.logLevel);
+  // Readable text for a person at a terminal, JSON lines for everything else (a file, a pipe, a collector).
+  const log = createLogger(config.logLevel, { pretty: process.stdout.isTTY === true });
   const app = await startApp(config, log);
   log.info(
     {
       url: app.url,
       console: new URL('/', app.url).href,
+      ...(config.explorer ? { explorer: app.url } : {}),
       database: config.databaseUrl ? 'postgres' : `embedded (${config.dataDir})`,
     },
     'Tollgate is listening',
   );
-  if (app.demo) printDemo(app.url, app.demo.adminKey);
+  if (app.demo) printDemo(app.url, app.demo.adminKey, config.explorer);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-function printDemo(url: string, key: string): void {
+function printDemo(url: string, key: string, explorer: boolean): void {
   const body = JSON.stringify({
     query:
       'mutation($input: ChatCompletionInput!) { createChatCompletion(input: $input) { content model cost usage { totalTokens } } }',
@@ -54,7 +56,7 @@ function printDemo(url: string, key: string): void {
   process.stdout.write(
     [
       '',
-      'First start: seeded the demo project (simulated provider, four reference models, $5/day and $50/month budgets).',
+      'First start: seeded the demo project (simulated provider, four chat models and an embedding model, $5/day and $50/month budgets).',
       'Its ADMIN key is shown this once:',
       '',
       `  export TG_KEY=${key}`,
@@ -63,6 +65,9 @@ function printDemo(url: string, key: string): void {
       '',
       `  ${new URL('/', url).href}`,
       '',
+      ...(explorer
+        ? ['Or explore the GraphQL API (GraphiQL, the key in its Authorization field):', '', `  ${url}`, '']
+        : []),
       'Make a completion:',
       '',
       `  curl -s ${url} -H "authorization: Bearer $TG_KEY" -H 'content-type: application/json' \\`,

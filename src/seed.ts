@@ -6,12 +6,39 @@ import type { CatalogService } from './modules/providers/catalog.service';
 import type { Tier } from './modules/providers/model.entity';
 import { parseUsd } from './shared/money';
 
-/** The reference article's models and prices (USD per million tokens) and their router tiers. */
-export const REFERENCE_MODELS: { name: string; prompt: string; completion: string; tiers: Tier[] }[] = [
+interface ReferenceModel {
+  name: string;
+  prompt: string;
+  completion: string;
+  /** Cache reads and writes, where the provider prices them apart. */
+  cachedPrompt?: string;
+  cacheWrite?: string;
+  tiers: Tier[];
+}
+
+/**
+ * The reference article's models and prices (USD per million tokens) and their router tiers, with
+ * their providers' cache prices, and an embedding model (in no tier: never routed to).
+ */
+export const REFERENCE_MODELS: ReferenceModel[] = [
   { name: 'deepseek-chat', prompt: '0.14', completion: '0.42', tiers: ['SIMPLE', 'MODERATE'] },
-  { name: 'gemini-2.5-flash', prompt: '0.10', completion: '2.50', tiers: ['SIMPLE', 'MODERATE'] },
-  { name: 'gpt-4.1', prompt: '2.00', completion: '8.00', tiers: ['COMPLEX'] },
-  { name: 'claude-sonnet-4.5', prompt: '3.00', completion: '15.00', tiers: ['COMPLEX'] },
+  {
+    name: 'gemini-2.5-flash',
+    prompt: '0.10',
+    completion: '2.50',
+    cachedPrompt: '0.025',
+    tiers: ['SIMPLE', 'MODERATE'],
+  },
+  { name: 'gpt-4.1', prompt: '2.00', completion: '8.00', cachedPrompt: '0.50', tiers: ['COMPLEX'] },
+  {
+    name: 'claude-sonnet-4.5',
+    prompt: '3.00',
+    completion: '15.00',
+    cachedPrompt: '0.30',
+    cacheWrite: '3.75',
+    tiers: ['COMPLEX'],
+  },
+  { name: 'text-embedding-3-small', prompt: '0.02', completion: '0', tiers: [] },
 ];
 
 export interface SeededDemo {
@@ -20,7 +47,7 @@ export interface SeededDemo {
 }
 
 /**
- * On an empty database: a demo project with the simulated provider, the four reference models,
+ * On an empty database: a demo project with the simulated provider, the reference models,
  * and a daily ($5) and monthly ($50) project budget. Returns null when projects already exist.
  */
 export async function seedDemo(
@@ -41,6 +68,8 @@ export async function seedDemo(
       provider: 'simulated',
       promptPrice: m.prompt,
       completionPrice: m.completion,
+      cachedPromptPrice: m.cachedPrompt ?? null,
+      cacheWritePrice: m.cacheWrite ?? null,
       tiers: m.tiers,
     });
   }

@@ -1,8 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -25,11 +28,13 @@ import type { StreamingContext } from '../modules/completions/completion.resolve
 import type { CompletionService } from '../modules/completions/completion.service';
 import type { AuthService, Principal } from '../modules/projects/auth.service';
 import { UnauthenticatedError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
+import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../shared/logger';
 import type { AuthThrottle } from '../modules/projects/auth-throttle';
 import { REVOKED_CLOSE_CODE, type LiveSockets } from './live-sockets';
 import { createLoaders, type Context } from '../modules/projects/request-context';
 import { consoleRouter } from './console';
+import { explorerPages } from './explorer';
+import { graphqlOverHttpStatus } from './graphql-over-http';
 import { createFormatError } from './format-error';
 import { registry } from '../shared/metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
@@ -38,6 +43,8 @@ import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
 type WsExtra = {
   principal?: Principal;
   header?: string;
+  /** Names the socket in the logs: an operation's lines carry `<connectionId>:<operation id>`. */
+  connectionId?: string;
 };
 
 export interface HttpServer {
@@ -71,10 +78,17 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const server = http.createServer(app);
 
   const clientAddress = deps.clientAddress;
-  const formatError = createFormatError(log);
+  // The logger of the request being answered: an HTTP request, or one operation on a socket, is
+  // formatted inside requestLogs.run(), so an internal error's line names its request.
+  const requestLogs = new AsyncLocalStorage<Logger>();
+  const formatError = createFormatError(() => requestLogs.getStore() ?? log);
+  const operationLog = (extra: WsExtra, id: string) =>
+    requestLogger(log, { requestId: `${extra.connectionId ?? 'ws'}:${id}` });
+  const limits = queryLimits(config.introspection);
+  // graphql-ws validates with exactly the rules Apollo applies over HTTP.
   const rules = [
     ...specifiedRules,
-    queryLimits(),
+    ...limits.validationRules,
     ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
   ];
 
@@ -95,6 +109,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const wsCleanup = useServer<Record<string, unknown>, WsExtra>(
     {
       onConnect: async (ctx) => {
+        ctx.extra.connectionId = crypto.randomUUID();
         const params = ctx.connectionParams ?? {};
         const raw =
           params.authorization ??
@@ -157,11 +172,18 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
         };
       },
       // Errors leave the socket exactly as they leave over HTTP: one formatError for both.
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors
-          ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) }
-          : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
+      onNext: (ctx, id, _payload, _args, result) => {
+        const errors = result.errors;
+        if (!errors) return undefined;
+        return {
+          ...result,
+          errors: requestLogs.run(operationLog(ctx.extra, id), () =>
+            errors.map((e) => formatError(e.toJSON(), e)),
+          ),
+        };
+      },
+      onError: (ctx, id, _payload, errors) =>
+        requestLogs.run(operationLog(ctx.extra, id), () => errors.map((e) => formatError(e.toJSON(), e))),
     },
     wsServer,
   );
@@ -173,14 +195,19 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     introspection: config.introspection,
     // main.ts owns SIGTERM/SIGINT: a second handler here would race it and never let stop() finish
     stopOnTerminationSignals: false,
-    validationRules: [queryLimits()],
+    validationRules: limits.validationRules,
     parseOptions: { maxTokens: MAX_PARSE_TOKENS },
     plugins: [
+      ...limits.plugins,
       // No HTTP caching of a gateway's answers, so none of Apollo's per-field cache-hint bookkeeping.
       ApolloServerPluginCacheControlDisabled(),
       // Inline tracing is for federation subgraphs, which this schema is not; the default plugin
       // would still be asked (and decline) at the start of every request.
       ApolloServerPluginInlineTraceDisabled(),
+      // GET /graphql from a browser is the explorer's (explorerPages), never Apollo's CDN-loaded page.
+      ApolloServerPluginLandingPageDisabled(),
+      // GraphQL over HTTP: a request error is 200 to application/json clients, 400 to graphql-response+json ones.
+      graphqlOverHttpStatus(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {
         async serverWillStart() {
@@ -213,7 +240,19 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     res.send(await registry.metrics());
   });
   app.use(consoleRouter());
+  app.use(explorerPages({ enabled: config.explorer }));
   app.use('/v1', deps.openAi);
+  // Every request to /graphql gets an id, answered in x-request-id; what is logged about it carries
+  // that id, and the client's trace id when it sent a W3C traceparent.
+  const requestLogOf = new WeakMap<http.IncomingMessage, Logger>();
+  app.use('/graphql', (req, res, next) => {
+    const requestId = crypto.randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const requestLog = requestLogger(log, { requestId, traceId: traceIdOf(req.headers.traceparent) });
+    requestLogOf.set(req, requestLog);
+    logResponseEnd(requestLog, req, res);
+    next();
+  });
   if (config.corsOrigins.length > 0) {
     // Without allowed origins there is nothing to add: cors({ origin: false }) only calls next().
     app.use(
@@ -233,6 +272,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   app.use(
     '/graphql',
     express.json({ limit: config.maxBodyBytes }),
+    (req: Request, _res: Response, next: NextFunction) => requestLogs.run(requestLogOf.get(req) ?? log, next),
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<Context> => {
         const controller = new AbortController();
@@ -246,14 +286,9 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   );
   // Body-parser and other middleware errors: a typed GraphQL-shaped error, never a stack.
   app.use(
-    (
-      error: Error & { status?: number; type?: string },
-      _req: Request,
-      res: Response,
-      _next: NextFunction,
-    ) => {
+    (error: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
       const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
-      if (status === 500) log.error({ err: error }, 'http error');
+      if (status === 500) (requestLogOf.get(req) ?? log).error({ err: error }, 'http error');
       const message =
         error.type === 'entity.too.large'
           ? `Request body is larger than ${config.maxBodyBytes} bytes`

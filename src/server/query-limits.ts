@@ -1,56 +1,40 @@
-import {
-  GraphQLError,
-  Kind,
-  type ASTVisitor,
-  type FragmentDefinitionNode,
-  type SelectionSetNode,
-  type ValidationContext,
-} from 'graphql';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { ValidationRule } from 'graphql';
 
 export const MAX_DEPTH = 12;
-export const MAX_SELECTIONS = 1_000;
+export const MAX_ALIASES = 100;
+export const MAX_COST = 5_000;
 export const MAX_PARSE_TOKENS = 20_000;
 
 /**
- * Refuses operations nested deeper than `maxDepth` or selecting more than `maxSelections` fields
- * in all (aliases and fragment spreads counted where they expand), before anything executes.
+ * What an operation may be, checked before anything executes, by graphql-armor: nesting depth
+ * (fragments expanded), aliases (the console's usage chart sends one per day of a range, up to 92),
+ * directives, a cost that grows with every field and with depth (so no alias or fragment fan-out
+ * can make one request do unbounded work); tokens are capped at parse time. Field suggestions ("did you
+ * mean ...?") are masked when introspection is off, since they would give the schema away anyway.
+ * The same rules serve both transports: Apollo takes the plugins and rules, graphql-ws the rules.
  */
-export function queryLimits(maxDepth = MAX_DEPTH, maxSelections = MAX_SELECTIONS) {
-  return (context: ValidationContext): ASTVisitor => {
-    const fragments = new Map<string, FragmentDefinitionNode>();
-    for (const def of context.getDocument().definitions) {
-      if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
-    }
-    return {
-      OperationDefinition(node) {
-        let selections = 0;
-        let deepest = 0;
-        const walk = (set: SelectionSetNode, depth: number, seen: Set<string>): boolean => {
-          deepest = Math.max(deepest, depth);
-          if (depth > maxDepth) return false;
-          for (const selection of set.selections) {
-            if (selection.kind === Kind.FIELD) {
-              if (++selections > maxSelections) return false;
-              if (selection.selectionSet && !walk(selection.selectionSet, depth + 1, seen)) return false;
-            } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-              if (!walk(selection.selectionSet, depth, seen)) return false;
-            } else {
-              const name = selection.name.value;
-              const fragment = fragments.get(name);
-              if (!fragment || seen.has(name)) continue; // unknown or cyclic: graphql's own rules report it
-              if (!walk(fragment.selectionSet, depth, new Set([...seen, name]))) return false;
-            }
-          }
-          return true;
-        };
-        if (!walk(node.selectionSet, 1, new Set())) {
-          const message =
-            deepest > maxDepth
-              ? `The operation is nested deeper than ${maxDepth} levels`
-              : `The operation selects more than ${maxSelections} fields`;
-          context.reportError(new GraphQLError(message, { nodes: [node] }));
-        }
-      },
-    };
-  };
+export function queryLimits(introspection: boolean): {
+  plugins: ApolloServerPlugin[];
+  validationRules: ValidationRule[];
+} {
+  const armor = new ApolloArmor({
+    maxDepth: { n: MAX_DEPTH, flattenFragments: true },
+    maxAliases: { n: MAX_ALIASES },
+    maxDirectives: { n: 50 },
+    costLimit: {
+      maxCost: MAX_COST,
+      objectCost: 2,
+      scalarCost: 1,
+      depthCostFactor: 1.5,
+      flattenFragments: true,
+    },
+    // Parsing is limited by graphql's own maxTokens (Apollo's parseOptions, graphql-ws's parse), which
+    // keeps a parse error a GRAPHQL_PARSE_FAILED; armor's parser plugin would report it as a validation error.
+    maxTokens: { enabled: false },
+    blockFieldSuggestion: { enabled: !introspection },
+  });
+  const { plugins, validationRules } = armor.protect();
+  return { plugins, validationRules };
 }

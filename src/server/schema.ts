@@ -12,6 +12,7 @@ import { ProjectResolver } from '../modules/projects/project.resolver';
 import { ProviderResolver } from '../modules/providers/provider.resolver';
 import { RoutingResolver } from '../modules/routing/routing.resolver';
 import { UsageResolver } from '../modules/usage/usage.resolver';
+import { authChecker } from '../modules/projects/access';
 import type { EventBus, BusTopic } from '../modules/events/event-bus';
 
 export const RESOLVERS = [
@@ -52,5 +53,5 @@ export function createSchema(
       return bus.subscribe(topic as BusTopic, String(id));
     },
   };
-  return buildSchema({ resolvers: RESOLVERS, container, pubSub, validate: false });
+  return buildSchema({ resolvers: RESOLVERS, container, pubSub, validate: false, authChecker });
 }

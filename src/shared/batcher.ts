@@ -46,7 +46,7 @@ export class Batcher<I, O> {
       try {
         const results = await this.flush(batch.map((w) => w.item));
         this.options.observe?.(batch.length, (performance.now() - started) / 1000);
-        batch.forEach((w, i) => w.resolve(results[i]));
+        batch.forEach((w, i) => w.resolve(results[i]!)); // one result per item: the flush's contract
       } catch (error) {
         if (batch.length === 1 || !this.options.retryAlone(error)) {
           for (const w of batch) w.reject(error);
@@ -54,7 +54,7 @@ export class Batcher<I, O> {
           await Promise.all(
             batch.map((w) =>
               this.flush([w.item]).then(
-                ([result]) => w.resolve(result),
+                ([result]) => w.resolve(result!),
                 (alone: unknown) => w.reject(alone),
               ),
             ),

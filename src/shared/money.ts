@@ -15,7 +15,7 @@ export function parseUsd(value: string | number): Pico {
   const text = typeof value === 'number' ? numberToPlain(value) : value.trim();
   const match = DECIMAL.exec(text);
   if (!match) throw new RangeError(`not a decimal amount: ${text}`);
-  const [, sign, whole, fraction = ''] = match;
+  const [, sign, whole = '0', fraction = ''] = match;
   const trimmed = fraction.replace(/0+$/, '');
   if (trimmed.length > SCALE) throw new RangeError(`more than ${SCALE} decimals: ${text}`);
   const pico = BigInt(whole) * UNIT + BigInt(trimmed.padEnd(SCALE, '0') || '0');

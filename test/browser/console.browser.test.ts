@@ -25,7 +25,7 @@ if (!HAS_CHROMIUM) {
 const describeInBrowser = HAS_CHROMIUM ? describe : describe.skip;
 
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/console');
-const WIDTHS = [1280, 390];
+const WIDTHS: [number, number] = [1280, 390];
 
 interface Status {
   budget: { id: string; period: string; timeZone: string };
@@ -303,7 +303,7 @@ describeInBrowser('Tollgate Console in Chromium', () => {
       {},
       adminKey,
     );
-    await page.waitForSelector(`[data-record-id="${records.usageRecords.nodes[0].id}"]`);
+    await page.waitForSelector(`[data-record-id="${records.usageRecords.nodes[0]!.id}"]`);
     // a different baseline changes the report
     const savings = await page.locator('[data-figure=savings]').innerText();
     await page.selectOption('#baseline', 'claude-sonnet-4.5');
@@ -439,7 +439,7 @@ describeInBrowser('Tollgate Console in Chromium', () => {
       {},
       adminKey,
     );
-    const record = ledger.usageRecords.nodes[0];
+    const record = ledger.usageRecords.nodes[0]!;
     expect(await page.locator('[data-result] [data-figure=model]').innerText()).toContain(record.modelServed);
     expect(await page.locator('[data-result] [data-figure=tier]').innerText()).toBe(record.routeTier);
     expect(sameUsd(await page.locator('[data-result] [data-figure=cost]').innerText(), record.cost)).toBe(

@@ -212,7 +212,7 @@ describe('authentication, roles and tenant isolation (real HTTP, real graphql-ws
       const [budget] = (await t.app.db.query(`SELECT limit_usd::text AS l FROM budgets WHERE id = $1`, [
         b.budgetId,
       ])) as { l: string }[];
-      expect(Number(budget.l)).toBe(100);
+      expect(Number(budget!.l)).toBe(100);
 
       const revoke = await gql(
         'mutation($id: ID!) { revokeApiKey(id: $id) { id } }',

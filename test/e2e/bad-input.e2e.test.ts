@@ -81,8 +81,8 @@ describe('bad input (real HTTP, real database)', () => {
     const before = await footprint();
     const result = await t.complete(client, input);
     expect(result.errors).toHaveLength(1);
-    expect(result.errors![0].extensions?.code).toBe('BAD_USER_INPUT');
-    if (field) expect(result.errors![0].extensions?.field).toBe(field);
+    expect(result.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
+    if (field) expect(result.errors![0]!.extensions?.field).toBe(field);
     expect(result.data?.createChatCompletion ?? null).toBeNull();
     expect(await footprint()).toEqual(before);
   });
@@ -100,14 +100,14 @@ describe('bad input (real HTTP, real database)', () => {
     const text = await response.text();
     expect(text.length).toBeLessThan(10_000);
     const result = JSON.parse(text) as GqlResult;
-    expect(result.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'messages' });
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'messages' });
     expect(await footprint()).toEqual(before);
   });
 
   it('the same bad input with a requestId leaves no idempotency record (a retry with good input works)', async () => {
     const before = await footprint();
     const bad = await t.complete(client, { ...good, maxTokens: 0, requestId: 'retry-after-fix-1' });
-    expect(bad.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(await footprint()).toEqual(before);
     const fixed = await t.complete(client, { ...good, maxTokens: 20, requestId: 'retry-after-fix-1' });
     expect(fixed.errors).toBeUndefined();
@@ -181,7 +181,7 @@ describe('bad input (real HTTP, real database)', () => {
       expect(response.status).toBe(400);
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
       const json = (await response.json()) as GqlResult;
-      expect(json.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+      expect(json.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
       expect(JSON.stringify(json)).not.toMatch(/stack|\bat .+:\d+:\d+|node_modules|SyntaxError/);
     });
 
@@ -191,7 +191,7 @@ describe('bad input (real HTTP, real database)', () => {
       );
       expect(response.status).toBe(413);
       const json = (await response.json()) as GqlResult;
-      expect(json.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+      expect(json.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     });
   });
 

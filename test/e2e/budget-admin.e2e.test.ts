@@ -39,7 +39,7 @@ describe('budgets created mid-period, projections, alert history bounds', () => 
       client.key,
     );
     expect(next.errors).toBeUndefined();
-    expect(after.budgetStatus[0].requests).toBe(3);
+    expect(after.budgetStatus[0]!.requests).toBe(3);
   });
 
   it('spendProjection shows the projection, days elapsed and the rate used, without absurd figures', async () => {
@@ -58,7 +58,7 @@ describe('budgets created mid-period, projections, alert history bounds', () => 
       admin,
     );
     expect(data.spendProjection).toHaveLength(1);
-    const p = data.spendProjection[0];
+    const p = data.spendProjection[0]!;
     expect(p.daysInPeriod).toBe(1);
     expect(p.daysElapsed).toBeGreaterThanOrEqual(0);
     expect(p.daysElapsed).toBeLessThanOrEqual(1);
@@ -74,19 +74,19 @@ describe('budgets created mid-period, projections, alert history bounds', () => 
       { i: { period: 'DAILY', limitUsd: '99999999999999999999999999999' } },
       admin,
     );
-    expect(budget.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'limitUsd' });
+    expect(budget.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'limitUsd' });
     const model = await t.gql(
       'mutation($i: ModelInput!) { upsertModel(input: $i) { id } }',
       { i: { name: 'pricey', provider: 'upstream', promptPrice: '123456789012345', completionPrice: '1' } },
       admin,
     );
-    expect(model.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'promptPrice' });
+    expect(model.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'promptPrice' });
   });
 
   it('refuses alert history ranges out of bounds', async () => {
     for (const days of [0, -5, 2_000_000_000]) {
       const r = await t.gql('query($d: Int!) { alerts(days: $d) { id } }', { d: days }, admin);
-      expect(r.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+      expect(r.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     }
   });
 

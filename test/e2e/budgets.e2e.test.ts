@@ -36,7 +36,12 @@ async function alertsOf(t: TestServer, budgetId: string) {
  * exactly `fits` of them, and checks the books: nothing over the limit, nothing left reserved,
  * counters equal to the usage ledger, and each threshold alerted once, by the call that crossed it.
  */
-async function stampede(servers: TestServer[], upstream: FakeUpstream, count: number, fits: number) {
+async function stampede(
+  servers: [TestServer, ...TestServer[]],
+  upstream: FakeUpstream,
+  count: number,
+  fits: number,
+) {
   const t = servers[0];
   const { projectId, admin, client } = await tenant(t, upstream, `stampede-${servers.length}`);
   const cost = await worstCaseOf(t, client.key, CALL);
@@ -49,14 +54,14 @@ async function stampede(servers: TestServer[], upstream: FakeUpstream, count: nu
 
   const started = Date.now();
   const results: Completion[] = await Promise.all(
-    Array.from({ length: count }, (_, i) => servers[i % servers.length].complete(client.key, CALL)),
+    Array.from({ length: count }, (_, i) => servers[i % servers.length]!.complete(client.key, CALL)),
   );
   const elapsed = Date.now() - started;
 
   const served = results.filter((r) => r.data?.createChatCompletion);
   const refused = results.filter((r) => r.errors?.length);
   expect(served.length + refused.length).toBe(count);
-  expect(refused.map((r) => r.errors![0].extensions?.code)).toEqual(refused.map(() => 'BUDGET_EXCEEDED'));
+  expect(refused.map((r) => r.errors![0]!.extensions?.code)).toEqual(refused.map(() => 'BUDGET_EXCEEDED'));
   // every admitted call costs exactly its reservation, so exactly `fits` are admitted
   expect(served).toHaveLength(fits);
   for (const r of served) expect(r.data!.createChatCompletion.cost).toBe(formatUsd(cost));
@@ -166,7 +171,7 @@ describe('budgets hold exactly under load, across instances, periods and policie
         model_served: 'deepseek-chat',
         downgraded: true,
       });
-      expect(parseUsd(row.cost)).toBe(deepseek);
+      expect(parseUsd(row!.cost)).toBe(deepseek);
       const books = await ledger(t, projectId, budget);
       expect(books).toMatchObject({
         spent: deepseek,
@@ -181,7 +186,7 @@ describe('budgets hold exactly under load, across instances, periods and policie
       for (;;) {
         const next = await t.complete(client.key, asked);
         if (next.errors) {
-          expect(next.errors[0].extensions?.code).toBe('BUDGET_EXCEEDED');
+          expect(next.errors[0]!.extensions?.code).toBe('BUDGET_EXCEEDED');
           break;
         }
         expect(next.data!.createChatCompletion).toMatchObject({
@@ -214,7 +219,7 @@ describe('budgets hold exactly under load, across instances, periods and policie
       const refused = await t.complete(client.key, CALL);
       expect(refused.data).toBeNull();
       expect(refused.errors).toHaveLength(1);
-      expect(refused.errors![0].extensions).toMatchObject({
+      expect(refused.errors![0]!.extensions).toMatchObject({
         code: 'BUDGET_EXCEEDED',
         budgetId: budget,
         period: 'DAILY',
@@ -259,7 +264,7 @@ describe('budgets hold exactly under load, across instances, periods and policie
       const before = upstream.calls.length;
 
       const result = await t.complete(client.key, asked);
-      expect(result.errors?.[0].extensions).toMatchObject({
+      expect(result.errors?.[0]?.extensions).toMatchObject({
         code: 'BUDGET_EXCEEDED',
         budgetId: last,
         period: 'MONTHLY',

@@ -77,7 +77,7 @@ describe('a completion end to end (real HTTP, real graphql-ws, real database)', 
       outcome: 'SUCCESS',
       model_served: 'deepseek-chat',
     });
-    expect(row.cost).toBe('0.000350000000');
+    expect(row!.cost).toBe('0.000350000000');
 
     const status = await t.ok<{
       budgetStatus: { spent: string; reserved: string; requests: number; totalTokens: number }[];
@@ -125,7 +125,7 @@ describe('a completion end to end (real HTTP, real graphql-ws, real database)', 
     );
     expect(second.usageRecords.nodes).toHaveLength(1);
     expect(second.usageRecords.pageInfo.hasNextPage).toBe(false);
-    expect(second.usageRecords.nodes[0].apiKey.id).toBe(client.id);
+    expect(second.usageRecords.nodes[0]!.apiKey.id).toBe(client.id);
     const ids = [...first.usageRecords.nodes, ...second.usageRecords.nodes].map((n) => n.id);
     expect(new Set(ids).size).toBe(3);
 
@@ -163,7 +163,7 @@ describe('a completion end to end (real HTTP, real graphql-ws, real database)', 
     );
     expect(data.models.find((m) => m.name === 'deepseek-chat')!.promptPrice).toBe('0.14');
     expect(JSON.stringify(data.providers)).not.toContain('sk-test-upstream');
-    expect(data.providers[0].keySources).toEqual(['sealed #1']);
+    expect(data.providers[0]!.keySources).toEqual(['sealed #1']);
   });
 
   it('hands the whole input to the upstream as sent: message names, temperature, max tokens', async () => {
@@ -207,7 +207,7 @@ describe('a completion end to end (real HTTP, real graphql-ws, real database)', 
     expect((await t.complete(client.key, call)).errors).toBeUndefined();
     expect((await t.complete(client.key, call)).errors).toBeUndefined();
     const refused = await t.complete(client.key, { ...call, maxTokens: -1 });
-    expect(refused.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(await scrape()).toEqual({
       success: before.success + 2,
       badInput: before.badInput + 1,

@@ -88,6 +88,7 @@ describe('embedded mode (PGlite in a local folder, simulated provider, demo seed
       'deepseek-chat',
       'gemini-2.5-flash',
       'gpt-4.1',
+      'text-embedding-3-small',
     ]);
 
     // A completion on the simulated provider, offline, metered and charged against the demo budgets.
@@ -113,7 +114,7 @@ describe('embedded mode (PGlite in a local folder, simulated provider, demo seed
       [firstRecordId],
     )) as { project_id: string; outcome: string; cost: string }[];
     expect(row).toMatchObject({ project_id: demoProjectId, outcome: 'SUCCESS' });
-    expect(Number(row.cost)).toBe(Number(completion.cost));
+    expect(Number(row!.cost)).toBe(Number(completion.cost));
 
     const status = await gql<{ budgetStatus: { requests: number; budget: { period: string } }[] }>(
       '{ budgetStatus { requests budget { period } } }',
@@ -133,10 +134,10 @@ describe('embedded mode (PGlite in a local folder, simulated provider, demo seed
     expect(demoKey).toBeDefined();
     app = await start();
     expect(app.demo).toBeNull();
-    const [{ n: projects }] = (await app.db.query(`SELECT count(*)::int AS n FROM projects`)) as {
+    const [projects] = (await app.db.query(`SELECT count(*)::int AS n FROM projects`)) as {
       n: number;
     }[];
-    expect(projects).toBe(1);
+    expect(projects!.n).toBe(1);
 
     const me = await gql<{ me: { project: { id: string } } }>('{ me { project { id } } }', {}, demoKey);
     expect(me.errors).toBeUndefined();
@@ -157,10 +158,10 @@ describe('embedded mode (PGlite in a local folder, simulated provider, demo seed
       demoKey,
     );
     expect(again.errors).toBeUndefined();
-    const [{ n: rows }] = (await app.db.query(`SELECT count(*)::int AS n FROM usage_records`)) as {
+    const [usageRows] = (await app.db.query(`SELECT count(*)::int AS n FROM usage_records`)) as {
       n: number;
     }[];
-    expect(rows).toBe(2);
+    expect(usageRows!.n).toBe(2);
     const status = await gql<{ budgetStatus: { requests: number }[] }>(
       '{ budgetStatus { requests } }',
       {},

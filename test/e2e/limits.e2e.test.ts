@@ -107,7 +107,7 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
         requestId: 'ra-1',
       });
       expect(result.data!.createChatCompletion).toMatchObject({ attempts: 2 });
-      const gap = callTimes[1] - callTimes[0];
+      const gap = callTimes[1]! - callTimes[0]!;
       expect(gap).toBeGreaterThanOrEqual(995); // timers may fire a hair early against performance.now
       expect(gap).toBeLessThan(2000);
       const [row] = (await t.app.db.query(
@@ -131,8 +131,8 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
       expect(upstream.calls).toHaveLength(3);
       // Full jitter under min(100, 50 x 2^(n-1)): each gap is at most 100 ms plus the round trip
       // (the reference's fixed 1 s x 2^n backoff would fail this).
-      expect(callTimes[1] - callTimes[0]).toBeLessThan(50 + 250);
-      expect(callTimes[2] - callTimes[1]).toBeLessThan(100 + 250);
+      expect(callTimes[1]! - callTimes[0]!).toBeLessThan(50 + 250);
+      expect(callTimes[2]! - callTimes[1]!).toBeLessThan(100 + 250);
       const [row] = (await t.app.db.query(
         `SELECT attempts, outcome, error_code FROM usage_records WHERE request_id = 'bo-1'`,
       )) as Record<string, unknown>[];
@@ -192,7 +192,7 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
       )) as {
         attempts: number;
       }[];
-      expect(row.attempts).toBe(2);
+      expect(row!.attempts).toBe(2);
 
       await t.complete(key, { model: 'deepseek-chat', messages: user('Hi') });
       expect(auths()).toEqual(['Bearer sk-first', 'Bearer sk-second', 'Bearer sk-second']);
@@ -203,7 +203,7 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
         {},
         key,
       );
-      expect(status.providers[0].upstreamKeys.map((k) => [k.index, k.source, k.failed])).toEqual([
+      expect(status.providers[0]!.upstreamKeys.map((k) => [k.index, k.source, k.failed])).toEqual([
         [1, 'sealed #1', true],
         [2, 'sealed #2', false],
       ]);
@@ -251,7 +251,7 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
       const busy = await eventually(stats, (s) => s.limiterStats.queued >= 150, 30_000);
       expect(busy.limiterStats.active).toBe(10);
       expect(upstream.active).toBe(10);
-      expect(busy.limiterStats.upstreamKeys[0].utilization).toBeGreaterThan(15);
+      expect(busy.limiterStats.upstreamKeys[0]!.utilization).toBeGreaterThan(15);
       open();
       const results = await Promise.all(calls);
       expect(results.filter((r) => r.errors)).toEqual([]);
@@ -270,8 +270,8 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
       expect(waited.errors).toBeUndefined();
       // The 31st request reached the upstream one token-interval (2 s) after the bucket's first take,
       // which came after firstStart (timers may fire up to ~10 ms early here).
-      expect(callTimes[30] - firstStart).toBeGreaterThanOrEqual(1990);
-      expect(callTimes[30] - burstEnd).toBeGreaterThan(0);
+      expect(callTimes[30]! - firstStart).toBeGreaterThanOrEqual(1990);
+      expect(callTimes[30]! - burstEnd).toBeGreaterThan(0);
     }, 30_000);
   });
 
@@ -292,8 +292,8 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
         requestId: 'rpm-x',
       });
       const elapsed = performance.now() - started;
-      expect(refused.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'KEY_RPM' });
-      const retryAfterMs = refused.errors![0].extensions!.retryAfterMs as number;
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'KEY_RPM' });
+      const retryAfterMs = refused.errors![0]!.extensions!.retryAfterMs as number;
       expect(retryAfterMs).toBeLessThanOrEqual(6000);
       expect(retryAfterMs).toBeGreaterThanOrEqual(6000 - elapsed - 1);
       // Refused before the reservation: no hold was ever taken for it, and the upstream never saw it.
@@ -304,7 +304,7 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
       await sleep(retryAfterMs / 2);
       const early = await t.complete(key, { model: 'deepseek-chat', messages: user('x') });
       expect(codeOf(early)).toBe('RATE_LIMITED');
-      const rest = early.errors![0].extensions!.retryAfterMs as number;
+      const rest = early.errors![0]!.extensions!.retryAfterMs as number;
       expect(rest).toBeGreaterThan(0);
       expect(rest).toBeLessThanOrEqual(retryAfterMs - (performance.now() - refusedAt) + 1 + 50);
       await sleep(rest);
@@ -342,9 +342,9 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
       expect(first.errors).toBeUndefined();
       const refused = await t.complete(key, { model: 'deepseek-chat', messages, maxTokens: 200 });
       const elapsed = performance.now() - started;
-      expect(refused.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'KEY_TPM' });
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'KEY_TPM' });
       // 100 tokens left, p + 200 wanted: (p + 100) tokens at 0.2 per ms, less what refilled meanwhile.
-      const retryAfterMs = refused.errors![0].extensions!.retryAfterMs as number;
+      const retryAfterMs = refused.errors![0]!.extensions!.retryAfterMs as number;
       expect(retryAfterMs).toBeLessThanOrEqual((p + 100) * 5);
       expect(retryAfterMs).toBeGreaterThanOrEqual((p + 100) * 5 - elapsed - 1);
       await sleep(retryAfterMs);
@@ -359,8 +359,8 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
         key,
       );
       expect(stats.limiterStats.gatewayKeys).toHaveLength(1);
-      expect(stats.limiterStats.gatewayKeys[0].tpmLimit).toBe(12_000);
-      expect(stats.limiterStats.gatewayKeys[0].availableTokens).toBeLessThan(200);
+      expect(stats.limiterStats.gatewayKeys[0]!.tpmLimit).toBe(12_000);
+      expect(stats.limiterStats.gatewayKeys[0]!.availableTokens).toBeLessThan(200);
     }, 30_000);
   });
 
@@ -380,12 +380,12 @@ describe('limits, retries, key rotation and idempotency (real server, fake upstr
       expect(await t.count('usage_records', 'request_id = $1', ['idem-1'])).toBe(1);
       const spent = async () =>
         (await t.ok<{ budgetStatus: { spent: string }[] }>('{ budgetStatus { spent } }', {}, key))
-          .budgetStatus[0].spent;
+          .budgetStatus[0]!.spent;
       expect(await spent()).toBe('0.00035');
 
       const again = await t.complete(key, input);
       expect(again.data!.createChatCompletion).toMatchObject({
-        id: completions[0].id,
+        id: completions[0]!.id,
         replayed: true,
         cost: '0.00035',
       });
@@ -429,8 +429,8 @@ describe('a full upstream queue past its timeout', () => {
     expect(codes.filter((c) => c === undefined)).toHaveLength(2);
     expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(8);
     const limited = results.find((r) => codeOf(r) === 'RATE_LIMITED')!;
-    expect(limited.errors![0].extensions).toMatchObject({ limit: 'UPSTREAM_CONCURRENCY' });
-    expect(limited.errors![0].extensions!.retryAfterMs).toBeGreaterThan(0);
+    expect(limited.errors![0]!.extensions).toMatchObject({ limit: 'UPSTREAM_CONCURRENCY' });
+    expect(limited.errors![0]!.extensions!.retryAfterMs).toBeGreaterThan(0);
     expect(upstream.calls).toHaveLength(2);
     expect(upstream.maxActive).toBe(2);
     expect(performance.now() - started).toBeGreaterThanOrEqual(2000);
@@ -482,7 +482,7 @@ sharedPostgres('two instances sharing Redis and one database', () => {
     expect(limited.length + ok.length).toBe(40);
     expect(upstream.calls).toHaveLength(ok.length);
     for (const r of limited) {
-      const wait = r.errors![0].extensions!.retryAfterMs as number;
+      const wait = r.errors![0]!.extensions!.retryAfterMs as number;
       expect(wait).toBeGreaterThan(0);
       expect(wait).toBeLessThanOrEqual(3000);
     }
@@ -490,7 +490,7 @@ sharedPostgres('two instances sharing Redis and one database', () => {
       limiterStats: { distributed: boolean; gatewayKeys: { availableRequests: number }[] };
     }>('{ limiterStats { distributed gatewayKeys { availableRequests } } }', {}, key);
     expect(stats.limiterStats.distributed).toBe(true);
-    expect(stats.limiterStats.gatewayKeys[0].availableRequests).toBe(0);
+    expect(stats.limiterStats.gatewayKeys[0]!.availableRequests).toBe(0);
   });
 
   it('concurrent duplicates of one requestId across the two instances share one upstream call', async () => {

@@ -16,7 +16,7 @@ describe('budgetMetrics is coalesced: a burst gives a bounded number of pushes, 
     await t.createBudget(adminKey, { period: 'DAILY', limitUsd: '1000' });
     const client = (await t.createKey(adminKey, 'CLIENT')).key;
 
-    const pushes: { spent: string; requests: number }[] = [];
+    const pushes: ({ spent: string; requests: number } | undefined)[] = [];
     const ws = t.wsClient(client);
     await new Promise<void>((resolve) => {
       ws.on('connected', () => resolve());
@@ -48,12 +48,12 @@ describe('budgetMetrics is coalesced: a burst gives a bounded number of pushes, 
         WHERE b.project_id = $1`,
       [projectId],
     )) as { spent: string; requests: number }[];
-    expect(final.requests).toBe(burst);
+    expect(final!.requests).toBe(burst);
     const last = await eventually(
       () => pushes.at(-1),
       (p) => p?.requests === burst,
     );
-    expect(parseUsd(last!.spent)).toBe(parseUsd(final.spent)); // exact, to the pico-dollar
+    expect(parseUsd(last!.spent)).toBe(parseUsd(final!.spent)); // exact, to the pico-dollar
     // bounded: about one push per window while the burst lasted (plus the trailing one), never one per call
     expect(pushes.length).toBeLessThanOrEqual(Math.ceil(seconds / 0.2) + 3);
     expect(pushes.length).toBeLessThan(burst / 10);

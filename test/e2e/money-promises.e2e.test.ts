@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import OpenAI from 'openai';
 import { requestHash } from '../../src/modules/completions/completion.service';
 import { countChatTokens } from '../../src/shared/tokenizer';
-import type { ChatMessage } from '../../src/modules/upstream/upstream.types';
+import type { TextMessage as ChatMessage } from '../../src/shared/tokenizer';
+import { validateRequest } from '../../src/modules/completions/completion.validation';
+import { abandonedRow } from '../support/in-process';
 import { formatUsd, parseUsd } from '../../src/shared/money';
 import { addBillingCatalog, clearOfMidnight, ledger, worstCaseOf, worstCaseReply } from '../support/billing';
 import {
@@ -283,38 +285,15 @@ describe('money promises', () => {
           projectId,
         ])) as { id: string }[]
       )[0]!.id;
-      const hash = requestHash({
-        model: SHORT.model,
-        messages: SHORT.messages as ChatMessage[],
-        maxTokens: SHORT.maxTokens,
-        temperature: null,
-        requestId,
-        intent: null,
-        requiresReasoning: false,
-      });
+      // The request as the GraphQL door hands it to the pipeline.
+      const asSent = { model: SHORT.model, messages: SHORT.messages, max_tokens: SHORT.maxTokens };
+      const hash = requestHash(validateRequest({ body: asSent, requestId }, t.config));
       await t.app.services.reservations.reserveHold({
         projectId,
         apiKeyId: keyId,
         requestId,
         amount: parseUsd('0.2'),
-        abandoned: {
-          project_id: projectId,
-          api_key_id: keyId,
-          request_id: requestId,
-          model_requested: 'deepseek-chat',
-          model_served: 'deepseek-chat',
-          provider: 'upstream',
-          route_tier: null,
-          prompt_tokens: 10,
-          completion_tokens: 50,
-          total_tokens: 60,
-          priced: true,
-          gateway_latency_ms: 0,
-          upstream_latency_ms: 0,
-          attempts: 0,
-          fallbacks: [],
-          downgraded: false,
-        },
+        abandoned: abandonedRow({ projectId, keyId }, requestId, { prompt: 10, completion: 50 }),
       });
       await t.app.db.query(
         `INSERT INTO idempotency_records (project_id, request_id, status, request_hash, lease_until, expires_at)

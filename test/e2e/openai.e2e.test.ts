@@ -42,8 +42,8 @@ describe('drop-in OpenAI endpoint, driven by the official openai SDK', () => {
       .withResponse();
     expect(completion.object).toBe('chat.completion');
     expect(completion.model).toBe('deepseek-chat');
-    expect(completion.choices[0].message).toMatchObject({ role: 'assistant', content: 'Hi from upstream' });
-    expect(completion.choices[0].finish_reason).toBe('stop');
+    expect(completion.choices[0]!.message).toMatchObject({ role: 'assistant', content: 'Hi from upstream' });
+    expect(completion.choices[0]!.finish_reason).toBe('stop');
     expect(completion.usage).toEqual({ prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 });
     const requestId = response.headers.get('x-request-id');
     expect(requestId).toBeTruthy();

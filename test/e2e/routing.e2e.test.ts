@@ -62,7 +62,7 @@ describe('routing (real server, fake upstream)', () => {
         : sendJson(res, 200, completionBody(call.body.model, 10, 5));
     for (let i = 0; i < 3; i++) {
       const failed = await t.complete(key, { model: 'deepseek-chat', messages: user('Hi') });
-      expect(failed.errors?.[0].extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(failed.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
     }
     upstream.calls.length = 0;
     const rerouted = await t.complete(key, { messages: user('Is this spam?'), maxTokens: 100 });
@@ -136,7 +136,7 @@ describe('routing (real server, fake upstream)', () => {
     });
     upstream.calls.length = 0;
     const explicit = await t.complete(key, { model: 'gpt-4.1', messages: user('Prove it'), maxTokens: 50 });
-    expect(explicit.errors?.[0].extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(explicit.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(models()).toEqual(['gpt-4.1']);
   });
 
@@ -162,9 +162,9 @@ describe('routing (real server, fake upstream)', () => {
 
     upstream.handler = (_call, res) => sendJson(res, 500, { error: { message: 'boom' } });
     for (let i = 0; i < 2; i++)
-      expect((await call()).errors?.[0].extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect((await call()).errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(await circuit()).toMatchObject({ state: 'CLOSED', consecutiveFailures: 2 });
-    expect((await call()).errors?.[0].extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect((await call()).errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(await circuit()).toMatchObject({ state: 'OPEN', consecutiveFailures: 3 });
     expect(upstream.calls).toHaveLength(3);
 
@@ -176,7 +176,7 @@ describe('routing (real server, fake upstream)', () => {
     expect(upstream.calls).toHaveLength(3);
     const alerts = await eventually(circuitAlerts, (a) => a.length === 1);
     expect(alerts[0]).toMatchObject({ severity: 'CRITICAL' });
-    expect(alerts[0].message).toContain('gpt-4.1');
+    expect(alerts[0]!.message).toContain('gpt-4.1');
 
     const circuits = async () =>
       (
@@ -196,7 +196,7 @@ describe('routing (real server, fake upstream)', () => {
     // After the timeout: half-open; the probe fails, so it opens again (a second opening, a second alert).
     await untilProbe();
     expect((await circuit()).state).toBe('HALF_OPEN');
-    expect((await call()).errors?.[0].extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect((await call()).errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(upstream.calls).toHaveLength(4);
     expect((await circuit()).state).toBe('OPEN');
     await eventually(circuitAlerts, (a) => a.length === 2);
@@ -212,7 +212,7 @@ describe('routing (real server, fake upstream)', () => {
       (n) => n === 5,
     );
     const during = await call();
-    expect(during.errors?.[0].extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(during.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
     expect((await probe).data!.createChatCompletion).toMatchObject({ model: 'gpt-4.1' });
     expect(await circuit()).toMatchObject({ state: 'CLOSED', consecutiveFailures: 0 });
     expect((await call()).data!.createChatCompletion).toMatchObject({ model: 'gpt-4.1' });
@@ -229,9 +229,9 @@ describe('routing (real server, fake upstream)', () => {
     };
     upstream.handler = (call, res) => {
       if (call.body.model === 'claude-sonnet-4.5') return sendJson(res, 400, { error: { message: 'no' } });
-      if (call.body.messages[0].content === 'mystery')
+      if (call.body.messages[0]!.content === 'mystery')
         return sendJson(res, 200, completionBody('mystery-model', 5000, 5000));
-      const [p, c] = usage[call.body.model];
+      const [p, c] = usage[call.body.model]!;
       sendJson(res, 200, completionBody(call.body.model, p, c));
     };
     const from = new Date(Date.now() - 1000).toISOString();
@@ -327,7 +327,7 @@ describe('routing (real server, fake upstream)', () => {
       routes: [],
     });
     const unknown = await t.gql(query, { from, to, baseline: 'gpt-9' }, key);
-    expect(unknown.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(unknown.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
   it('usage checks: inconsistent or negative usage is UPSTREAM_ERROR; a different served model is priced as served', async () => {
@@ -347,7 +347,7 @@ describe('routing (real server, fake upstream)', () => {
       messages: user('x'),
       requestId: 'u-1',
     });
-    expect(wrongTotal.errors?.[0].extensions?.code).toBe('UPSTREAM_ERROR');
+    expect(wrongTotal.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
     upstream.handler = (_call, res) =>
       sendJson(
         res,
@@ -355,7 +355,7 @@ describe('routing (real server, fake upstream)', () => {
         reply('deepseek-chat', { prompt_tokens: -10, completion_tokens: 5, total_tokens: -5 }),
       );
     const negative = await t.complete(key, { model: 'deepseek-chat', messages: user('x'), requestId: 'u-2' });
-    expect(negative.errors?.[0].extensions?.code).toBe('UPSTREAM_ERROR');
+    expect(negative.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
     const failedRows = (await t.app.db.query(
       `SELECT outcome, cost::text AS cost FROM usage_records WHERE request_id IN ('u-1', 'u-2')`,
     )) as { outcome: string; cost: string }[];

@@ -82,9 +82,9 @@ describe('streamed completions, metered to the token (REST and GraphQL)', () => 
       `SELECT prompt_tokens, completion_tokens, cost::numeric > 0 AS charged FROM usage_records WHERE api_key_id = $1`,
       [client.id],
     )) as { prompt_tokens: number; completion_tokens: number; charged: boolean }[];
-    expect(row.prompt_tokens).toBeGreaterThan(0);
-    expect(row.completion_tokens).toBeGreaterThanOrEqual(10);
-    expect(row.charged).toBe(true);
+    expect(row!.prompt_tokens).toBeGreaterThan(0);
+    expect(row!.completion_tokens).toBeGreaterThanOrEqual(10);
+    expect(row!.charged).toBe(true);
   });
 
   it('charges a stream the client drops halfway for the tokens produced so far, aborts the upstream, holds nothing', async () => {
@@ -135,8 +135,8 @@ describe('streamed completions, metered to the token (REST and GraphQL)', () => 
       `SELECT spent::text AS spent, reserved::text AS reserved FROM budget_counters c JOIN budgets b ON b.id = c.budget_id WHERE b.api_key_id = $1`,
       [client.id],
     )) as { spent: string; reserved: string }[];
-    expect(counter.reserved).toBe('0.000000000000');
-    expect(counter.spent).toBe(row.cost);
+    expect(counter!.reserved).toBe('0.000000000000');
+    expect(counter!.spent).toBe(row.cost);
   });
 
   it('cuts a stream at maxTokens: it never costs more than it reserved', async () => {
@@ -161,8 +161,8 @@ describe('streamed completions, metered to the token (REST and GraphQL)', () => 
       `SELECT completion_tokens, cost::text AS cost FROM usage_records WHERE api_key_id = $1`,
       [client.id],
     )) as { completion_tokens: number; cost: string }[];
-    expect(row.completion_tokens).toBeLessThanOrEqual(20);
-    expect(Number(row.cost)).toBeLessThanOrEqual(Number(estimate.estimateCost.worstCaseCost));
+    expect(row!.completion_tokens).toBeLessThanOrEqual(20);
+    expect(Number(row!.cost)).toBeLessThanOrEqual(Number(estimate.estimateCost.worstCaseCost));
   });
 
   it('makes the SDK wait the Retry-After Tollgate sends on a 429, then succeed', async () => {
@@ -247,7 +247,7 @@ describe('streamed completions, metered to the token (REST and GraphQL)', () => 
         )) as { usage: string; rows: number; spent: string; reserved: string }[],
       (rows) => rows[0]?.rows === 100 && rows[0].reserved === '0.000000000000',
     );
-    expect(state[0].spent).toBe(state[0].usage);
+    expect(state[0]!.spent).toBe(state[0]!.usage);
     const cancelled = await t.count('usage_records', `project_id = $1 AND outcome = 'CANCELLED'`, [
       fresh.projectId,
     ]);
@@ -308,7 +308,7 @@ describe('streamed completions, metered to the token (REST and GraphQL)', () => 
       if (chunk.usage) usage = chunk.usage;
     }
     expect(arrivals.length).toBeGreaterThan(5);
-    expect(arrivals.at(-1)! - arrivals[0]).toBeGreaterThanOrEqual(15 * (arrivals.length - 1) * 0.8);
+    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(15 * (arrivals.length - 1) * 0.8);
     expect(text).toContain('Simulated reply');
     expect(usage!.completion_tokens).toBeGreaterThan(0);
     expect(

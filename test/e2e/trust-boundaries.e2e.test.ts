@@ -117,9 +117,10 @@ describe('env: upstream keys are the operator decision', () => {
 
     // A row written before the allowlist existed (or by an older version): it names the operator
     // key and an unlisted secret. Calls through it must fail without sending either.
-    const [{ id: projectId }] = (await t.app.db.query(`SELECT project_id AS id FROM api_keys LIMIT 1`)) as {
+    const [anyKey] = (await t.app.db.query(`SELECT project_id AS id FROM api_keys LIMIT 1`)) as {
       id: string;
     }[];
+    const projectId = anyKey!.id;
     await t.app.db.query(
       `INSERT INTO providers (project_id, name, kind, base_url, upstream_keys) VALUES ($1, 'legacy', 'OPENAI_COMPATIBLE', $2, $3)`,
       [

@@ -73,7 +73,7 @@ describe('an upstream storm of 5xx, hangs and resets', () => {
     );
     const codes = new Map<string, number>();
     for (const r of results) {
-      const code = r.errors ? String(r.errors[0].extensions?.code) : 'OK';
+      const code = r.errors ? String(r.errors[0]!.extensions?.code) : 'OK';
       codes.set(code, (codes.get(code) ?? 0) + 1);
     }
     for (const code of codes.keys()) expect(['OK', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_ERROR']).toContain(code);
@@ -87,9 +87,9 @@ describe('an upstream storm of 5xx, hangs and resets', () => {
          FROM budget_counters c JOIN budgets b ON b.id = c.budget_id WHERE b.project_id = $1`,
       [projectId],
     )) as { usage: string; ok: number; active: number; spent: string; reserved: string }[];
-    expect(books.ok).toBe(codes.get('OK'));
-    expect(books.active).toBe(0);
-    expect(books.reserved).toBe('0.000000000000');
-    expect(books.spent).toBe(books.usage);
+    expect(books!.ok).toBe(codes.get('OK'));
+    expect(books!.active).toBe(0);
+    expect(books!.reserved).toBe('0.000000000000');
+    expect(books!.spent).toBe(books!.usage);
   }, 120_000);
 });

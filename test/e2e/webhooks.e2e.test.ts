@@ -90,7 +90,7 @@ interface Delivery {
 
 const DELIVERY_FIELDS = 'id endpointId alertId status attempts lastStatusCode lastError deliveredAt payload';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 describe('webhooks: outbox delivery with retries, signatures, and no effect on the request path', () => {
   let t: TestServer;
@@ -141,7 +141,7 @@ describe('webhooks: outbox delivery with retries, signatures, and no effect on t
     const failures = [500, 429, 'drop'] as const;
     const receiver = await receiverFor(t, (r, previous) => {
       const before = previous.filter((p) => p.json.id === r.json.id).length;
-      return before < failures.length ? failures[before] : 200;
+      return failures[before] ?? 200;
     });
     const { projectId, admin, client } = await tenant('flaky-receiver');
     const endpoint = await addEndpoint(admin, receiver);
@@ -182,7 +182,7 @@ describe('webhooks: outbox delivery with retries, signatures, and no effect on t
       expect(got.some((r) => signedBy('whsec_not-the-secret', r))).toBe(false);
       // one delivery, retried: the same delivery id on every attempt, so a receiver can dedupe
       expect(new Set(got.map((r) => r.headers['x-tollgate-delivery'])).size).toBe(1);
-      expect(got[3].json).toMatchObject({
+      expect(got[3]!.json).toMatchObject({
         id: alert.id,
         projectId,
         budgetId: budget,
@@ -198,7 +198,7 @@ describe('webhooks: outbox delivery with retries, signatures, and no effect on t
         lastError: null,
       });
       expect(delivery.deliveredAt).not.toBeNull();
-      expect(got[3].headers['x-tollgate-delivery']).toBe(delivery.id);
+      expect(got[3]!.headers['x-tollgate-delivery']).toBe(delivery.id);
     }
     expect(receiver.receipts).toHaveLength(alerts.length * 4);
   });
@@ -241,12 +241,12 @@ describe('webhooks: outbox delivery with retries, signatures, and no effect on t
     healthy = true;
     const [delivered] = await eventually(
       () => deliveries(admin, endpoint.id),
-      ([d]) => d.status === 'DELIVERED',
+      ([d]) => d!.status === 'DELIVERED',
       10_000,
     );
     expect(delivered).toMatchObject({ lastStatusCode: 204, lastError: null });
-    expect(delivered.attempts).toBe(receiver.receipts.length);
-    expect(delivered.attempts).toBeGreaterThanOrEqual(3);
+    expect(delivered!.attempts).toBe(receiver.receipts.length);
+    expect(delivered!.attempts).toBeGreaterThanOrEqual(3);
     expect(receiver.receipts.every((r) => signedBy(endpoint.secret, r))).toBe(true);
     expect(receiver.receipts.at(-1)!.json).toMatchObject({
       type: 'BUDGET_THRESHOLD',
@@ -264,18 +264,18 @@ describe('webhooks: outbox delivery with retries, signatures, and no effect on t
       () => receiver.receipts.length,
       (n) => n === 1,
     );
-    const [r] = receiver.receipts;
+    const r = receiver.receipts[0]!;
     expect(signedBy(endpoint.secret, r)).toBe(true);
     expect(r.json.text).toBe('Tollgate budget alert: BUDGET_THRESHOLD');
     const blocks = r.json.blocks as { type: string; fields?: { text: string }[] }[];
     expect(blocks.map((b) => b.type)).toEqual(['header', 'section', 'context']);
-    expect(blocks[1].fields!.map((f) => f.text.split('\n')[0])).toEqual([
+    expect(blocks[1]!.fields!.map((f) => f.text.split('\n')[0])).toEqual([
       '*Severity:*',
       '*Threshold:*',
       '*Current Utilization:*',
       '*Timestamp:*',
     ]);
-    expect(blocks[1].fields![2].text).toBe('*Current Utilization:*\n50.00%');
+    expect(blocks[1]!.fields![2]!.text).toBe('*Current Utilization:*\n50.00%');
   });
 
   // Last: it leaves the worker stopped.
@@ -336,12 +336,12 @@ describe('webhooks: outbox delivery with retries, signatures, and no effect on t
 
     expect(median(withIt)).toBeLessThan(2 * median(without) + 20);
     // every one of those calls fired an alert whose delivery is waiting on the hung receiver
-    const [{ n }] = (await t.app.db.query(
+    const [alerted] = (await t.app.db.query(
       `SELECT count(*)::int AS n FROM alerts a JOIN budgets b ON b.id = a.budget_id
         WHERE a.project_id = $1 AND b.api_key_id = $2 AND a.type = 'BUDGET_THRESHOLD'`,
       [projectId, b.id],
     )) as { n: number }[];
-    expect(n).toBe(22);
+    expect(alerted!.n).toBe(22);
     const pending = await deliveries(admin, hung.id);
     expect(pending.length).toBeGreaterThanOrEqual(22);
     expect(pending.every((d) => d.status === 'PENDING' && d.attempts === 0)).toBe(true);

@@ -24,12 +24,16 @@ export async function ledger(url: string): Promise<{
     const ids = await client.query<{ request_id: string }>(
       `SELECT request_id FROM usage_records WHERE outcome = 'SUCCESS'`,
     );
+    const [c] = counters.rows;
+    const [u] = usage.rows;
+    const [a] = active.rows;
+    if (!c || !u || !a) throw new Error('an aggregate query returned no row');
     return {
-      spent: counters.rows[0].spent,
-      reserved: counters.rows[0].reserved,
-      usageCost: usage.rows[0].cost,
-      rows: Number(usage.rows[0].rows),
-      activeReservations: Number(active.rows[0].n),
+      spent: c.spent,
+      reserved: c.reserved,
+      usageCost: u.cost,
+      rows: Number(u.rows),
+      activeReservations: Number(a.n),
       requestIds: new Set(ids.rows.map((r) => r.request_id)),
     };
   } finally {

@@ -18,8 +18,8 @@ withPostgres('two server processes sharing one database', () => {
     upstream.handler = worstCaseReply; // every call costs exactly what it reserved
     const env = { DATABASE_URL: database.url!, TOLLGATE_SECRET_KEY: crypto.randomBytes(32).toString('hex') };
     servers.push(new ChildServer(env), new ChildServer(env));
-    await servers[0].start(); // migrates first
-    await servers[1].start();
+    await servers[0]!.start(); // migrates first
+    await servers[1]!.start();
   }, 120_000);
   afterAll(async () => {
     for (const s of servers) await s.stop();
@@ -28,7 +28,7 @@ withPostgres('two server processes sharing one database', () => {
   });
 
   it('500 concurrent calls spread over both against a budget that fits 50: not a cent over, each alert once', async () => {
-    const [one, two] = [await servers[0].url(), await servers[1].url()];
+    const [one, two] = [await servers[0]!.url(), await servers[1]!.url()];
     const { createProject } = await ok<{
       createProject: { project: { id: string }; adminKey: { key: string } };
     }>(one, 'mutation { createProject(name: "two") { project { id } adminKey { key } } }', {}, OPERATOR_KEY);
@@ -96,7 +96,7 @@ withPostgres('two server processes sharing one database', () => {
       ),
     );
     const served = results.filter((r) => r.data?.createChatCompletion);
-    const refused = results.filter((r) => r.errors?.[0].extensions?.code === 'BUDGET_EXCEEDED');
+    const refused = results.filter((r) => r.errors?.[0]?.extensions?.code === 'BUDGET_EXCEEDED');
     expect(served).toHaveLength(50);
     expect(refused).toHaveLength(450);
 
@@ -109,7 +109,7 @@ withPostgres('two server processes sharing one database', () => {
            FROM budget_counters c JOIN budgets b ON b.id = c.budget_id`,
       );
       expect(counters.rows).toHaveLength(1);
-      const row = counters.rows[0];
+      const row = counters.rows[0]!;
       expect(row.spent).toBe(row.limit); // the limit to the pico-dollar, never over
       expect(row.reserved).toBe('0.000000000000');
       expect(row.usage).toBe(row.spent);

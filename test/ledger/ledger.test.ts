@@ -106,11 +106,11 @@ describe('the ledger (in process, migrated database)', () => {
         { op: 'reserve' as const, ...(await reserveItem(t, tenant, a, 'b', '0.5')) },
         { op: 'release' as const, reservation: a.id, usage: null },
       ];
-      const [{ results }] = (await t.db.query(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
+      const [row] = (await t.db.query(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
         JSON.stringify(items),
       ])) as { results: Record<string, unknown>[] }[];
       // the release ran first: the 0.5 fits
-      expect(results).toEqual([
+      expect(row!.results).toEqual([
         { reservation: expect.stringMatching(/^[0-9a-f-]{36}$/) },
         { released: true, usage: null },
       ]);

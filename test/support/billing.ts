@@ -1,5 +1,5 @@
 import { countChatTokens } from '../../src/shared/tokenizer';
-import type { ChatMessage } from '../../src/modules/upstream/upstream.types';
+import type { TextMessage } from '../../src/shared/tokenizer';
 import { parseUsd, type Pico } from '../../src/shared/money';
 import { completionBody, sendJson, type UpstreamHandler } from './fake-upstream';
 import type { TestServer } from './harness';
@@ -15,7 +15,7 @@ export const worstCaseReply: UpstreamHandler = (call, res) =>
     200,
     completionBody(
       call.body.model,
-      countChatTokens(call.body.messages as ChatMessage[]),
+      countChatTokens(call.body.messages as TextMessage[]),
       call.body.max_tokens ?? 0,
     ),
   );
@@ -91,6 +91,7 @@ export async function ledger(t: TestServer, projectId: string, budgetId: string)
     `SELECT coalesce(sum(cost), 0)::text AS cost, count(*)::int AS n FROM usage_records WHERE project_id = $1`,
     [projectId],
   )) as { cost: string; n: number }[];
+  if (!c || !u) throw new Error('an aggregate query returned no row');
   return {
     spent: parseUsd(c.spent),
     reserved: parseUsd(c.reserved),

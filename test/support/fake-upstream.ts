@@ -9,6 +9,8 @@ export interface UpstreamCall {
     stream?: boolean;
   };
   authorization: string | undefined;
+  /** e.g. /v1/chat/completions, /v1/embeddings. */
+  path: string;
 }
 
 export type UpstreamHandler = (
@@ -84,6 +86,7 @@ export class FakeUpstream {
         const call: UpstreamCall = {
           body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as UpstreamCall['body'],
           authorization: req.headers.authorization,
+          path: req.url ?? '',
         };
         const index = this.calls.push(call) - 1;
         this.active++;

@@ -199,6 +199,7 @@ export class TestServer {
       `SELECT count(*)::int AS n FROM ${table} WHERE ${where}`,
       params,
     )) as { n: number }[];
+    if (!row) throw new Error('count(*) returned no row');
     return row.n;
   }
 }
@@ -212,6 +213,16 @@ export const COMPLETION = `mutation($input: ChatCompletionInput!) {
 }`;
 
 /** Waits until `predicate` holds (polling), or fails after `ms`. */
+export async function eventually<T, U extends T>(
+  fn: () => Promise<T> | T,
+  predicate: (v: T) => v is U,
+  ms?: number,
+): Promise<U>;
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  predicate: (v: T) => boolean,
+  ms?: number,
+): Promise<T>;
 export async function eventually<T>(
   fn: () => Promise<T> | T,
   predicate: (v: T) => boolean,

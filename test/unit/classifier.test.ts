@@ -1,5 +1,5 @@
 import { classify, DEFAULT_RULES } from '../../src/modules/routing/classifier';
-import type { ChatMessage } from '../../src/modules/upstream/upstream.types';
+import type { TextMessage as ChatMessage } from '../../src/shared/tokenizer';
 
 const msgs = (n: number, length = 10): ChatMessage[] =>
   Array.from({ length: n }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'x'.repeat(length) }));

@@ -92,10 +92,13 @@ describe('RouterService', () => {
       ['dear', '9', '9', ['SIMPLE']],
     ]);
     const router = new RouterService();
-    const firsts = Array.from({ length: 6 }, () => router.plan(tied, 'auto', 'SIMPLE', 10, 10).chain[0].name);
+    const firsts = Array.from(
+      { length: 6 },
+      () => router.plan(tied, 'auto', 'SIMPLE', 10, 10).chain[0]!.name,
+    );
     expect(firsts).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
     router.plan(tied, 'auto', 'SIMPLE', 10, 10, false);
-    expect(router.plan(tied, 'auto', 'SIMPLE', 10, 10).chain[0].name).toBe('a');
+    expect(router.plan(tied, 'auto', 'SIMPLE', 10, 10).chain[0]!.name).toBe('a');
   });
 
   it('prefers a model whose provider has capacity now, else still the cheapest', () => {
@@ -113,7 +116,7 @@ describe('RouterService', () => {
     two.models.get('dear')!.providerId = 'q';
     const router = new RouterService({ isHealthy: () => true, hasCapacity: (p) => p.id === 'q' });
     expect(names(router.plan(two, 'auto', 'SIMPLE', 10, 10).chain)).toEqual(['dear', 'cheap']);
-    expect(new RouterService(health([], true)).plan(two, 'auto', 'SIMPLE', 10, 10).chain[0].name).toBe(
+    expect(new RouterService(health([], true)).plan(two, 'auto', 'SIMPLE', 10, 10).chain[0]!.name).toBe(
       'cheap',
     );
   });

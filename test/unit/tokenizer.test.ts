@@ -1,9 +1,9 @@
 import {
-  countChatTokens,
-  countChatTokensAsync,
+  estimatePromptTokensAsync,
   OFF_THREAD_CHARS,
-  stopTokenWorker,
-} from '../../src/shared/tokenizer';
+  stopEstimateWorker,
+} from '../../src/shared/prompt-estimate.async';
+import { countChatTokens } from '../../src/shared/tokenizer';
 import type { TextMessage } from '../../src/shared/tokenizer';
 
 /** How many times the event loop turned while `work` ran: 0 or 1 when it held the thread all along. */
@@ -22,7 +22,8 @@ async function loopTurnsDuring(work: () => Promise<unknown> | unknown): Promise<
 }
 
 describe('tokenizer', () => {
-  afterAll(() => stopTokenWorker());
+  afterAll(() => stopEstimateWorker());
+  const offThread = async (messages: TextMessage[]) => (await estimatePromptTokensAsync({ messages })).tokens;
 
   const big: TextMessage[] = [
     { role: 'system', content: 'You are terse.' },
@@ -34,17 +35,24 @@ describe('tokenizer', () => {
   ];
 
   it('counts a long prompt off the event loop, to the same number', async () => {
-    expect(big[1].content.length).toBeGreaterThan(OFF_THREAD_CHARS);
+    expect(big[1]!.content.length).toBeGreaterThan(OFF_THREAD_CHARS);
     const sync = countChatTokens(big);
-    expect(await countChatTokensAsync(big)).toBe(sync);
+    expect(await offThread(big)).toBe(sync);
     // Counted inline, the loop cannot turn until it is done; counted by the worker, it keeps turning.
     expect(await loopTurnsDuring(() => countChatTokens(big))).toBeLessThanOrEqual(1);
-    expect(await loopTurnsDuring(() => countChatTokensAsync(big))).toBeGreaterThan(10);
+    expect(await loopTurnsDuring(() => offThread(big))).toBeGreaterThan(10);
+  });
+
+  it('counts special tokens a client sends as plain text, never failing on them', async () => {
+    const tricky: TextMessage[] = [{ role: 'user', content: 'end here <|endoftext|> and <|im_start|>' }];
+    expect(countChatTokens(tricky)).toBeGreaterThan(8);
+    const long: TextMessage[] = [{ role: 'user', content: `${'x '.repeat(30_000)}<|endoftext|>` }];
+    expect(await offThread(long)).toBe(countChatTokens(long));
   });
 
   it('counts short prompts inline, with the chat framing', async () => {
     const short: TextMessage[] = [{ role: 'user', content: 'Hi' }];
-    expect(await countChatTokensAsync(short)).toBe(countChatTokens(short));
+    expect(await offThread(short)).toBe(countChatTokens(short));
     expect(countChatTokens(short)).toBe(3 + 3 + 1 + 1); // priming + framing + "Hi" + "user"
   });
 });

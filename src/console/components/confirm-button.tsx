@@ -27,14 +27,16 @@ export function ConfirmButton({
         class="danger"
         disabled={busy}
         autoFocus
-        onClick={async () => {
+        onClick={() => {
           setBusy(true);
-          try {
-            await onConfirm();
-          } finally {
-            setBusy(false);
-            setAsking(false);
-          }
+          // onConfirm shows its own errors; this only restores the button, whatever happened
+          void Promise.resolve()
+            .then(onConfirm)
+            .catch(() => undefined)
+            .finally(() => {
+              setBusy(false);
+              setAsking(false);
+            });
         }}
       >
         {confirmLabel}

@@ -12,7 +12,7 @@ export function formatUsd(value: string | null | undefined): string {
   if (value === null || value === undefined || value === '') return '—';
   const match = DECIMAL.exec(value.trim());
   if (!match) return value;
-  const [, sign, whole, fraction = ''] = match;
+  const [, sign, whole = '0', fraction = ''] = match;
   const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   return `${sign ? '-' : ''}$${grouped}.${fraction.padEnd(2, '0')}`;
 }
@@ -25,7 +25,7 @@ export function formatPrice(value: string): string {
 export function toPico(value: string): bigint {
   const match = DECIMAL.exec(value.trim());
   if (!match) throw new RangeError(`not a USD amount: ${value}`);
-  const [, sign, whole, fraction = ''] = match;
+  const [, sign, whole = '0', fraction = ''] = match;
   const pico = BigInt(whole) * UNIT + BigInt(fraction.slice(0, SCALE).padEnd(SCALE, '0'));
   return sign ? -pico : pico;
 }

@@ -74,11 +74,13 @@ export interface Alert {
   message: string;
   periodStart: string | null;
   createdAt: string;
-  snapshot: { spent: string | null; limit: string | null; projected: string | null } | null;
+  /** A union by the alert's type; the console shows a budget alert's figures only (others carry none). */
+  snapshot: { __typename: string; spent?: string; limit?: string; projected?: string } | null;
 }
 
 const ALERT_FIELDS =
-  'id type severity budgetId threshold utilization message periodStart createdAt snapshot { spent limit projected }';
+  'id type severity budgetId threshold utilization message periodStart createdAt ' +
+  'snapshot { __typename ... on BudgetAlertSnapshot { spent limit projected } }';
 
 export const BUDGET_STATUS = `query BudgetStatus { budgetStatus { ${STATUS_FIELDS} } }`;
 export const ALERTS = `query Alerts($days: Int!) { alerts(days: $days) { ${ALERT_FIELDS} } }`;

@@ -1,26 +1,61 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { z } from 'zod';
 import { numericNumberTransformer } from '../../shared/columns';
 
-export type AlertType =
-  | 'BUDGET_THRESHOLD'
-  | 'DAILY_BUDGET_EXCEEDED'
-  | 'MONTHLY_BUDGET_EXCEEDED'
-  | 'PROJECTED_OVERRUN'
-  | 'CIRCUIT_OPEN'
-  | 'RESERVATION_EXCEEDED';
-export type AlertSeverity = 'WARNING' | 'CRITICAL';
+export const AlertType = {
+  BUDGET_THRESHOLD: 'BUDGET_THRESHOLD',
+  DAILY_BUDGET_EXCEEDED: 'DAILY_BUDGET_EXCEEDED',
+  MONTHLY_BUDGET_EXCEEDED: 'MONTHLY_BUDGET_EXCEEDED',
+  PROJECTED_OVERRUN: 'PROJECTED_OVERRUN',
+  CIRCUIT_OPEN: 'CIRCUIT_OPEN',
+  RESERVATION_EXCEEDED: 'RESERVATION_EXCEEDED',
+} as const;
+export type AlertType = (typeof AlertType)[keyof typeof AlertType];
 
-export interface AlertSnapshot {
-  spent: string;
-  reserved: string;
-  limit: string;
-  remaining: string;
-  projected: string;
-  utilization: number;
-  promptTokens: number;
-  completionTokens: number;
-  requests: number;
-}
+export const AlertSeverity = { WARNING: 'WARNING', CRITICAL: 'CRITICAL' } as const;
+export type AlertSeverity = (typeof AlertSeverity)[keyof typeof AlertSeverity];
+
+/*
+ * The `snapshot` column's JSON, one shape per kind of alert, money as decimal USD strings. The
+ * writers build these types; readers parse the stored JSON with these schemas, chosen by the
+ * alert's type.
+ */
+
+/** A budget alert (thresholds, exhausted, projected overrun): the budget counter's figures. */
+export const BudgetSnapshot = z.object({
+  spent: z.string(),
+  reserved: z.string(),
+  limit: z.string(),
+  remaining: z.string(),
+  projected: z.string(),
+  utilization: z.number(),
+  promptTokens: z.number(),
+  completionTokens: z.number(),
+  requests: z.number(),
+});
+export type BudgetSnapshot = z.infer<typeof BudgetSnapshot>;
+
+/** CIRCUIT_OPEN: the circuit that opened (times as ISO strings). */
+export const CircuitSnapshot = z.object({
+  provider: z.string(),
+  model: z.string(),
+  failures: z.number(),
+  openedAt: z.string(),
+  retryAt: z.string(),
+});
+export type CircuitSnapshot = z.infer<typeof CircuitSnapshot>;
+
+/** RESERVATION_EXCEEDED: the call that was billed more than it held. */
+export const ReservationSnapshot = z.object({
+  model: z.string(),
+  requestId: z.string(),
+  reserved: z.string(),
+  charged: z.string(),
+  promptEstimate: z.number(),
+});
+export type ReservationSnapshot = z.infer<typeof ReservationSnapshot>;
+
+export type AlertSnapshot = BudgetSnapshot | CircuitSnapshot | ReservationSnapshot;
 
 /**
  * A fired alert. `dedupeKey` (budget, period, type, threshold) is unique per project, so the
@@ -55,7 +90,7 @@ export class Alert {
   utilization!: number;
 
   @Column({ type: 'jsonb' })
-  snapshot!: AlertSnapshot | Record<string, unknown>;
+  snapshot!: AlertSnapshot;
 
   @Column({ type: 'varchar', length: 300 })
   dedupeKey!: string;

@@ -13,7 +13,13 @@ import type { MetricsPublisher } from '../budgets/metrics.publisher';
 import { windowAt } from '../budgets/period';
 import { project } from '../budgets/projection';
 import type { EventBus } from '../events/event-bus';
-import { Alert, type AlertSeverity, type AlertSnapshot, type AlertType } from './alert.entity';
+import {
+  Alert,
+  type AlertSeverity,
+  type AlertSnapshot,
+  type AlertType,
+  type BudgetSnapshot,
+} from './alert.entity';
 import type { WebhookService } from './webhook.service';
 import type { WebhookWorker } from './webhook.worker';
 
@@ -24,7 +30,7 @@ interface NewAlert {
   severity: AlertSeverity;
   threshold: number | null;
   utilization: number;
-  snapshot: AlertSnapshot | Record<string, unknown>;
+  snapshot: AlertSnapshot;
   dedupeKey: string;
   message: string;
 }
@@ -216,7 +222,7 @@ export class AlertService {
     // Most settles cross nothing: the snapshot (money formatted as text) is built only for an alert.
     if (due.length === 0) return [];
     const utilization = ratio(spent, limit);
-    const snapshot: AlertSnapshot = {
+    const snapshot: BudgetSnapshot = {
       spent: formatUsd(spent),
       reserved: formatUsd(counter.reserved),
       limit: formatUsd(limit),
@@ -257,12 +263,13 @@ export class AlertService {
         a.message,
       ],
     );
-    if (rows.length === 0) return null;
+    const [row] = rows;
+    if (!row) return null;
     const alert = Object.assign(new Alert(), {
       ...a,
-      id: rows[0].id as string,
+      id: row.id as string,
       projectId,
-      createdAt: rows[0].created_at as Date,
+      createdAt: row.created_at as Date,
     });
     await this.webhooks.enqueue(em, alert);
     return alert;

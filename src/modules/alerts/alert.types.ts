@@ -1,51 +1,76 @@
 import { GraphQLJSON } from 'graphql-scalars';
-import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import {
+  createUnionType,
+  Field,
+  Float,
+  ID,
+  InputType,
+  Int,
+  ObjectType,
+  registerEnumType,
+} from 'type-graphql';
+import type { Pico } from '../../shared/money';
+import { USDScalar } from '../../shared/scalars';
+import { AlertSeverity, AlertType } from './alert.entity';
+import { WebhookFormat } from './webhook-endpoint.entity';
 
-export enum AlertTypeEnum {
-  BUDGET_THRESHOLD = 'BUDGET_THRESHOLD',
-  DAILY_BUDGET_EXCEEDED = 'DAILY_BUDGET_EXCEEDED',
-  MONTHLY_BUDGET_EXCEEDED = 'MONTHLY_BUDGET_EXCEEDED',
-  PROJECTED_OVERRUN = 'PROJECTED_OVERRUN',
-  CIRCUIT_OPEN = 'CIRCUIT_OPEN',
-  RESERVATION_EXCEEDED = 'RESERVATION_EXCEEDED',
-}
-registerEnumType(AlertTypeEnum, { name: 'AlertType' });
+registerEnumType(AlertType, { name: 'AlertType' });
+registerEnumType(AlertSeverity, { name: 'Severity' });
+registerEnumType(WebhookFormat, { name: 'WebhookFormat' });
 
-export enum SeverityEnum {
-  WARNING = 'WARNING',
-  CRITICAL = 'CRITICAL',
+@ObjectType('BudgetAlertSnapshot', {
+  description: "A budget alert's figures at the moment it fired (the budget's current period).",
+})
+export class BudgetAlertSnapshotType {
+  @Field(() => USDScalar) spent!: Pico;
+  @Field(() => USDScalar, { description: 'Worst-case cost of calls then in flight.' }) reserved!: Pico;
+  @Field(() => USDScalar) limit!: Pico;
+  @Field(() => USDScalar, { description: 'limit - spent - reserved, never below 0.' }) remaining!: Pico;
+  @Field(() => USDScalar, { description: 'Spend projected at the end of the period.' }) projected!: Pico;
+  @Field(() => Float, { description: 'spent / limit.' }) utilization!: number;
+  @Field(() => Int) promptTokens!: number;
+  @Field(() => Int) completionTokens!: number;
+  @Field(() => Int) requests!: number;
 }
-registerEnumType(SeverityEnum, { name: 'Severity' });
 
-export enum WebhookFormatEnum {
-  SLACK = 'SLACK',
-  JSON = 'JSON',
+@ObjectType('CircuitAlertSnapshot', { description: "A CIRCUIT_OPEN alert's circuit, as it opened." })
+export class CircuitAlertSnapshotType {
+  @Field() provider!: string;
+  @Field() model!: string;
+  @Field(() => Int, { description: 'Consecutive failures that opened it.' }) failures!: number;
+  @Field() openedAt!: Date;
+  @Field({ description: 'When it lets its next probe through.' }) retryAt!: Date;
 }
-registerEnumType(WebhookFormatEnum, { name: 'WebhookFormat' });
 
-@ObjectType('AlertSnapshot', { description: 'The budget figures at the moment the alert fired.' })
-export class AlertSnapshotType {
-  @Field(() => String, { nullable: true }) spent?: string;
-  @Field(() => String, { nullable: true }) reserved?: string;
-  @Field(() => String, { nullable: true }) limit?: string;
-  @Field(() => String, { nullable: true }) remaining?: string;
-  @Field(() => String, { nullable: true }) projected?: string;
-  @Field(() => Float, { nullable: true }) utilization?: number;
-  @Field(() => Int, { nullable: true }) promptTokens?: number;
-  @Field(() => Int, { nullable: true }) completionTokens?: number;
-  @Field(() => Int, { nullable: true }) requests?: number;
+@ObjectType('ReservationAlertSnapshot', {
+  description: "A RESERVATION_EXCEEDED alert's call: the upstream billed it more than it held.",
+})
+export class ReservationAlertSnapshotType {
+  @Field() model!: string;
+  @Field() requestId!: string;
+  @Field(() => USDScalar, { description: 'What the call held.' }) reserved!: Pico;
+  @Field(() => USDScalar, { description: 'What it was charged.' }) charged!: Pico;
+  @Field(() => Int, { description: 'Prompt tokens by our tokenizer.' }) promptEstimate!: number;
 }
+
+export const AlertSnapshotUnion = createUnionType({
+  name: 'AlertSnapshot',
+  description: 'What the alert saw when it fired, by its type: budget figures, a circuit, or a call.',
+  types: () => [BudgetAlertSnapshotType, CircuitAlertSnapshotType, ReservationAlertSnapshotType] as const,
+});
+export type AlertSnapshotType =
+  BudgetAlertSnapshotType | CircuitAlertSnapshotType | ReservationAlertSnapshotType;
 
 @ObjectType('Alert')
 export class AlertObjectType {
   @Field(() => ID) id!: string;
-  @Field(() => AlertTypeEnum) type!: AlertTypeEnum;
-  @Field(() => SeverityEnum) severity!: SeverityEnum;
+  @Field(() => AlertType) type!: AlertType;
+  @Field(() => AlertSeverity) severity!: AlertSeverity;
   @Field(() => ID, { nullable: true }) budgetId!: string | null;
   @Field(() => Date, { nullable: true }) periodStart!: Date | null;
   @Field(() => Float, { nullable: true }) threshold!: number | null;
   @Field(() => Float) utilization!: number;
-  @Field(() => AlertSnapshotType) snapshot!: AlertSnapshotType;
+  @Field(() => AlertSnapshotUnion) snapshot!: AlertSnapshotType;
   @Field() message!: string;
   @Field() createdAt!: Date;
 }
@@ -54,7 +79,7 @@ export class AlertObjectType {
 export class WebhookEndpointType {
   @Field(() => ID) id!: string;
   @Field() url!: string;
-  @Field(() => WebhookFormatEnum) format!: WebhookFormatEnum;
+  @Field(() => WebhookFormat) format!: WebhookFormat;
   @Field() enabled!: boolean;
   @Field() createdAt!: Date;
 }
@@ -83,5 +108,5 @@ export class WebhookDeliveryType {
 @InputType()
 export class AddWebhookInput {
   @Field() url!: string;
-  @Field(() => WebhookFormatEnum, { defaultValue: WebhookFormatEnum.JSON }) format!: WebhookFormatEnum;
+  @Field(() => WebhookFormat, { defaultValue: WebhookFormat.JSON }) format!: WebhookFormat;
 }

@@ -1,7 +1,9 @@
 import { Column, CreateDateColumn, Entity, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { Project } from '../projects/project.entity';
 
-export type WebhookFormat = 'SLACK' | 'JSON';
+/** The body an endpoint gets: Slack blocks, or the alert as JSON. */
+export const WebhookFormat = { SLACK: 'SLACK', JSON: 'JSON' } as const;
+export type WebhookFormat = (typeof WebhookFormat)[keyof typeof WebhookFormat];
 
 @Entity('webhook_endpoints')
 export class WebhookEndpoint {

@@ -136,7 +136,17 @@ export class WebhookService {
       threshold: 0.5,
       utilization: 0.5,
       message: 'Test delivery from Tollgate',
-      snapshot: {},
+      snapshot: {
+        spent: '5',
+        reserved: '0',
+        limit: '10',
+        remaining: '5',
+        projected: '10',
+        utilization: 0.5,
+        promptTokens: 0,
+        completionTokens: 0,
+        requests: 0,
+      },
       createdAt: new Date(),
     };
     const repo = this.db.getRepository(WebhookDelivery);

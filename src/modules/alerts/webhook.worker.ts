@@ -77,7 +77,7 @@ export class WebhookWorker {
 
   /** One pass over the due deliveries; returns how many it attempted. */
   async round(): Promise<number> {
-    const [due]: DueRow[][] = await this.db.query(
+    const [due = []]: DueRow[][] = await this.db.query(
       `UPDATE webhook_deliveries d SET next_attempt_at = now() + interval '${LEASE_SECONDS} seconds'
         WHERE d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'PENDING' AND next_attempt_at <= now()
                         ORDER BY next_attempt_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)

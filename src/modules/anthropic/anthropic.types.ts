@@ -2,8 +2,9 @@
  * Anthropic Messages API wire types (`anthropic-version: 2023-06-01`), checked against the
  * `@anthropic-ai/sdk` 1.14 definitions. Permissive on purpose: the translators read only what
  * they map, everything they pass through untouched is `unknown`, and optional fields the API
- * may add later do not break the build. Newer SDK types no longer list `temperature`, `top_p`
- * and `top_k`; the API still takes them for the models that support them, so they stay here.
+ * may add later do not break the build. The 1.14 SDK types no longer list `temperature`, `top_p`
+ * and `top_k`; the documented API took them and older models use them, so they stay here, and a
+ * model that no longer accepts one answers its own 400 (passed on as the upstream's verdict).
  */
 
 export interface AnthropicCacheControl {

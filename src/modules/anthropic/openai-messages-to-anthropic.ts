@@ -35,7 +35,10 @@ export interface AnthropicConversation {
  * blocks in a user turn, and consecutive turns of one role are merged into one, because
  * Anthropic wants the results of one assistant turn's tool calls together in the next user turn.
  */
-export function toAnthropicConversation(raw: unknown, onDroppedHint?: DroppedHintListener): AnthropicConversation {
+export function toAnthropicConversation(
+  raw: unknown,
+  onDroppedHint?: DroppedHintListener,
+): AnthropicConversation {
   const list = readArray(raw, 'messages');
   const system: AnthropicTextBlock[] = [];
   const messages: AnthropicMessageParam[] = [];
@@ -82,7 +85,10 @@ export function toAnthropicConversation(raw: unknown, onDroppedHint?: DroppedHin
           `${path}.role "function" (deprecated) has no Anthropic equivalent; send tool messages`,
         );
       default:
-        throw new TranslationError(join(path, 'role'), `${path}.role "${role}" is not an OpenAI message role`);
+        throw new TranslationError(
+          join(path, 'role'),
+          `${path}.role "${role}" is not an OpenAI message role`,
+        );
     }
   });
   return { system, messages };
@@ -143,14 +149,24 @@ function userContent(
       case 'file':
         return documentBlock(part, partPath);
       case 'input_audio':
-        throw new TranslationError(partPath, `${partPath} (input_audio) has no Anthropic equivalent: Claude takes no audio`);
+        throw new TranslationError(
+          partPath,
+          `${partPath} (input_audio) has no Anthropic equivalent: Claude takes no audio`,
+        );
       default:
-        throw new TranslationError(join(partPath, 'type'), `${partPath}.type is not a content part Tollgate can carry to Anthropic`);
+        throw new TranslationError(
+          join(partPath, 'type'),
+          `${partPath}.type is not a content part Tollgate can carry to Anthropic`,
+        );
     }
   });
 }
 
-function imageBlock(part: JsonObject, path: string, onDroppedHint?: DroppedHintListener): AnthropicImageBlock {
+function imageBlock(
+  part: JsonObject,
+  path: string,
+  onDroppedHint?: DroppedHintListener,
+): AnthropicImageBlock {
   assertKnownKeys(part, ['type', 'image_url', 'prompt_cache_breakpoint'], path, TARGET);
   const imagePath = join(path, 'image_url');
   const image = readObject(part.image_url, imagePath);
@@ -164,12 +180,16 @@ function imageBlock(part: JsonObject, path: string, onDroppedHint?: DroppedHintL
   const inline = parseBase64DataUrl(url);
   if (inline) {
     if (!IMAGE_MEDIA_TYPES.has(inline.mediaType)) {
-      throw new TranslationError(urlPath, `${urlPath} is ${inline.mediaType}; Anthropic takes JPEG, PNG, GIF or WebP`);
+      throw new TranslationError(
+        urlPath,
+        `${urlPath} is ${inline.mediaType}; Anthropic takes JPEG, PNG, GIF or WebP`,
+      );
     }
     const source = { type: 'base64' as const, media_type: inline.mediaType, data: inline.data };
     return { type: 'image', source, ...cacheControl(part, path) };
   }
-  if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url }, ...cacheControl(part, path) };
+  if (/^https?:\/\//i.test(url))
+    return { type: 'image', source: { type: 'url', url }, ...cacheControl(part, path) };
   throw new TranslationError(urlPath, `${urlPath} must be an http(s) URL or a base64 data URL`);
 }
 
@@ -188,9 +208,15 @@ function documentBlock(part: JsonObject, path: string): AnthropicDocumentBlock {
   const dataPath = join(filePath, 'file_data');
   const inline = parseBase64DataUrl(readString(file.file_data, dataPath));
   if (!inline || inline.mediaType !== 'application/pdf') {
-    throw new TranslationError(dataPath, `${dataPath} must be a data:application/pdf;base64 URL for Anthropic`);
+    throw new TranslationError(
+      dataPath,
+      `${dataPath} must be a data:application/pdf;base64 URL for Anthropic`,
+    );
   }
-  const title = file.filename === undefined || file.filename === null ? {} : { title: readString(file.filename, join(filePath, 'filename')) };
+  const title =
+    file.filename === undefined || file.filename === null
+      ? {}
+      : { title: readString(file.filename, join(filePath, 'filename')) };
   return {
     type: 'document',
     source: { type: 'base64', media_type: 'application/pdf', data: inline.data },
@@ -202,7 +228,11 @@ function documentBlock(part: JsonObject, path: string): AnthropicDocumentBlock {
 function assistantContent(message: JsonObject, path: string): string | AnthropicContentBlockParam[] {
   const contentPath = join(path, 'content');
   const hasCalls = message.tool_calls !== undefined && message.tool_calls !== null;
-  const hasRefusal = typeof message.refusal === 'string' && message.refusal !== '';
+  const refusal =
+    message.refusal === undefined || message.refusal === null
+      ? ''
+      : readString(message.refusal, join(path, 'refusal'));
+  const hasRefusal = refusal !== '';
   // Plain text stays a string: the same prompt, byte for byte, for the cache and the estimate.
   if (typeof message.content === 'string' && !hasCalls && !hasRefusal) return message.content;
 
@@ -222,7 +252,7 @@ function assistantContent(message: JsonObject, path: string): string | Anthropic
       }
     });
   }
-  if (hasRefusal) blocks.push({ type: 'text', text: String(message.refusal) });
+  if (hasRefusal) blocks.push({ type: 'text', text: refusal });
   if (hasCalls) {
     readArray(message.tool_calls, join(path, 'tool_calls')).forEach((call, k) => {
       blocks.push(toolUseBlock(call, join(join(path, 'tool_calls'), k)));
@@ -235,7 +265,10 @@ function toolUseBlock(raw: unknown, path: string): AnthropicToolUseBlock {
   const call = readObject(raw, path);
   assertKnownKeys(call, ['id', 'type', 'function'], path, TARGET);
   if (call.type !== undefined && call.type !== 'function') {
-    throw new TranslationError(join(path, 'type'), `${path}.type "${String(call.type)}" has no Anthropic equivalent`);
+    throw new TranslationError(
+      join(path, 'type'),
+      `${path}.type "${String(call.type)}" has no Anthropic equivalent`,
+    );
   }
   const fnPath = join(path, 'function');
   const fn = readObject(call.function, fnPath);
@@ -250,7 +283,8 @@ function toolUseBlock(raw: unknown, path: string): AnthropicToolUseBlock {
 
 /** Anthropic holds tool input as a JSON object; OpenAI as its text. */
 export function parseArguments(raw: unknown, path: string, code?: 'UPSTREAM_ERROR'): JsonObject {
-  const text = readString(raw, path);
+  if (typeof raw !== 'string') throw new TranslationError(path, `${path} must be a string`, code);
+  const text = raw;
   // Some models send "" for a call without parameters; that is the empty object.
   if (text.trim() === '') return {};
   let parsed: unknown;

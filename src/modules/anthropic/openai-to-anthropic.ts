@@ -12,6 +12,7 @@ import {
   assertKnownKeys,
   isObject,
   join,
+  own,
   readArray,
   readBoolean,
   readCount,
@@ -105,18 +106,24 @@ export function toAnthropicRequest(openAiBody: unknown, options: ToAnthropicOpti
   const body = readObject(openAiBody, 'body');
   for (const [key, value] of Object.entries(body)) {
     if (value === null || value === undefined || MAPPED.has(key)) continue;
-    const hint = Object.hasOwn(HINTS, key) ? HINTS[key] : undefined;
+    const hint = own(HINTS, key);
     if (hint !== undefined) {
       options.onDroppedHint?.(key, hint);
       continue;
     }
-    if (DEFAULTS[key]?.(value)) continue;
-    throw new TranslationError(key, REFUSED[key] ?? `${key} is not a parameter Tollgate can carry to Anthropic`);
+    if (own(DEFAULTS, key)?.(value)) continue;
+    throw new TranslationError(
+      key,
+      own(REFUSED, key) ?? `${key} is not a parameter Tollgate can carry to Anthropic`,
+    );
   }
 
   const { system, messages } = toAnthropicConversation(body.messages, options.onDroppedHint);
   if (messages.length === 0) {
-    throw new TranslationError('messages', 'messages needs at least one user or assistant message for Anthropic');
+    throw new TranslationError(
+      'messages',
+      'messages needs at least one user or assistant message for Anthropic',
+    );
   }
   const tools = has(body, 'tools') ? readArray(body.tools, 'tools').map(toAnthropicTool) : [];
   const toolChoice = toAnthropicToolChoice(body, tools.length > 0);
@@ -153,7 +160,10 @@ function readMaxTokens(body: JsonObject): number | undefined {
     : undefined;
   const legacy = has(body, 'max_tokens') ? readCount(body.max_tokens, 'max_tokens') : undefined;
   if (completion !== undefined && legacy !== undefined && completion !== legacy) {
-    throw new TranslationError('max_tokens', 'max_tokens and max_completion_tokens disagree; send one of them');
+    throw new TranslationError(
+      'max_tokens',
+      'max_tokens and max_completion_tokens disagree; send one of them',
+    );
   }
   const value = completion ?? legacy;
   if (value === 0) {
@@ -177,7 +187,9 @@ function readTemperature(value: unknown): number {
 
 function readUserId(body: JsonObject): string | undefined {
   const user = has(body, 'user') ? readString(body.user, 'user') : undefined;
-  const safety = has(body, 'safety_identifier') ? readString(body.safety_identifier, 'safety_identifier') : undefined;
+  const safety = has(body, 'safety_identifier')
+    ? readString(body.safety_identifier, 'safety_identifier')
+    : undefined;
   if (user !== undefined && safety !== undefined && user !== safety) {
     throw new TranslationError(
       'safety_identifier',
@@ -190,16 +202,21 @@ function readUserId(body: JsonObject): string | undefined {
 function toAnthropicTool(raw: unknown, i: number): AnthropicTool {
   const path = `tools[${i}]`;
   const tool = readObject(raw, path);
-  assertKnownKeys(tool, ['type', 'function'], path, 'Anthropic');
   if (tool.type !== 'function') {
-    throw new TranslationError(join(path, 'type'), `${path}.type "${String(tool.type)}" has no Anthropic equivalent`);
+    throw new TranslationError(
+      join(path, 'type'),
+      `${path}.type "${String(tool.type)}" has no Anthropic equivalent`,
+    );
   }
+  assertKnownKeys(tool, ['type', 'function'], path, 'Anthropic');
   const fnPath = join(path, 'function');
   const fn = readObject(tool.function, fnPath);
   assertKnownKeys(fn, ['name', 'description', 'parameters', 'strict'], fnPath, 'Anthropic');
   return {
     name: readString(fn.name, join(fnPath, 'name')),
-    ...(has(fn, 'description') ? { description: readString(fn.description, join(fnPath, 'description')) } : {}),
+    ...(has(fn, 'description')
+      ? { description: readString(fn.description, join(fnPath, 'description')) }
+      : {}),
     // OpenAI reads missing parameters as "takes no arguments"; Anthropic needs that said.
     input_schema: has(fn, 'parameters')
       ? readObject(fn.parameters, join(fnPath, 'parameters'))
@@ -214,7 +231,8 @@ function toAnthropicToolChoice(body: JsonObject, hasTools: boolean): AnthropicTo
   const choice = has(body, 'tool_choice') ? mapToolChoice(body.tool_choice) : undefined;
   // Without tools, "auto" and "none" ask for nothing Anthropic would do differently, and
   // Anthropic refuses a tool_choice that has no tools to choose from.
-  if (!hasTools && (choice === undefined || choice.type === 'auto' || choice.type === 'none')) return undefined;
+  if (!hasTools && (choice === undefined || choice.type === 'auto' || choice.type === 'none'))
+    return undefined;
   if (choice?.type === 'none') return choice;
   if (!serial) return choice;
   return { ...(choice ?? { type: 'auto' }), disable_parallel_tool_use: true };
@@ -226,7 +244,10 @@ function mapToolChoice(raw: unknown): AnthropicToolChoice {
   if (raw === 'required') return { type: 'any' };
   const choice = readObject(raw, 'tool_choice');
   if (choice.type !== 'function') {
-    throw new TranslationError('tool_choice', `tool_choice type "${String(choice.type)}" has no Anthropic equivalent`);
+    throw new TranslationError(
+      'tool_choice',
+      `tool_choice type "${String(choice.type)}" has no Anthropic equivalent`,
+    );
   }
   assertKnownKeys(choice, ['type', 'function'], 'tool_choice', 'Anthropic');
   const fn = readObject(choice.function, 'tool_choice.function');
@@ -267,12 +288,18 @@ function readJsonSchemaFormat(raw: unknown): JsonObject | undefined {
     );
   }
   if (format.type !== 'json_schema') {
-    throw new TranslationError('response_format.type', `response_format type "${String(format.type)}" is not known`);
+    throw new TranslationError(
+      'response_format.type',
+      `response_format type "${String(format.type)}" is not known`,
+    );
   }
   const spec = readObject(format.json_schema, 'response_format.json_schema');
   assertKnownKeys(spec, ['name', 'schema', 'strict'], 'response_format.json_schema', 'Anthropic');
   if (!has(spec, 'schema')) {
-    throw new TranslationError('response_format.json_schema.schema', 'response_format.json_schema.schema is required for Anthropic');
+    throw new TranslationError(
+      'response_format.json_schema.schema',
+      'response_format.json_schema.schema is required for Anthropic',
+    );
   }
   return readObject(spec.schema, 'response_format.json_schema.schema');
 }

@@ -53,6 +53,14 @@ export function readStrings(value: unknown, path: string): string[] {
   return readArray(value, path).map((item, i) => readString(item, `${path}[${i}]`));
 }
 
+/**
+ * `table[key]` for a key that came off the wire: only the table's own entries, so a field named
+ * `constructor` or `toString` cannot reach Object.prototype.
+ */
+export function own<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 export function join(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
   return path === '' ? key : `${path}.${key}`;

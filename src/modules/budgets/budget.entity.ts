@@ -4,8 +4,14 @@ import type { Pico } from '../../shared/money';
 import { ApiKey } from '../projects/api-key.entity';
 import { Project } from '../projects/project.entity';
 
-export type BudgetPeriod = 'DAILY' | 'MONTHLY';
-export type BudgetPolicy = 'REJECT' | 'DOWNGRADE';
+/** The calendar window a budget counts over, in its time zone. */
+export const BudgetPeriod = { DAILY: 'DAILY', MONTHLY: 'MONTHLY' } as const;
+export type BudgetPeriod = (typeof BudgetPeriod)[keyof typeof BudgetPeriod];
+
+/** What happens to a call that would exceed the budget. */
+export const BudgetPolicy = { REJECT: 'REJECT', DOWNGRADE: 'DOWNGRADE' } as const;
+export type BudgetPolicy = (typeof BudgetPolicy)[keyof typeof BudgetPolicy];
+
 export const DEFAULT_THRESHOLDS = [0.5, 0.75, 0.9, 0.95];
 
 /** A spend limit over a calendar window, for a whole project or one API key. */

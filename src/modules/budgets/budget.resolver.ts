@@ -1,6 +1,7 @@
-import { Arg, Ctx, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Authorized, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { CurrentKey, requireProjectKey, Role } from '../projects/access';
+import type { KeyPrincipal } from '../projects/auth.service';
 import type { Context } from '../projects/request-context';
-import { requireProjectKey } from '../projects/auth.service';
 import type { Budget } from './budget.entity';
 import type { BudgetService, BudgetStatus } from './budget.service';
 import {
@@ -10,40 +11,38 @@ import {
   BudgetType,
   CreateBudgetInput,
   UpdateBudgetInput,
-  type BudgetPeriodEnum,
-  type BudgetPolicyEnum,
 } from './budget.types';
 
 @Resolver()
 export class BudgetResolver {
   constructor(private readonly budgets: BudgetService) {}
 
+  @Authorized(Role.PROJECT)
   @Query(() => [BudgetType])
-  async budgetList(@Ctx() ctx: Context): Promise<BudgetType[]> {
-    const who = requireProjectKey(ctx);
+  async budgetList(@CurrentKey() who: KeyPrincipal): Promise<BudgetType[]> {
     return (await this.budgets.list(who.projectId)).map(budgetView);
   }
 
+  @Authorized(Role.PROJECT)
   @Query(() => [BudgetStatusType], {
     description: 'Current-period status of every budget of the project (or one).',
   })
   async budgetStatus(
-    @Ctx() ctx: Context,
+    @CurrentKey() who: KeyPrincipal,
     @Arg('budgetId', () => ID, { nullable: true }) budgetId?: string,
   ): Promise<BudgetStatusType[]> {
-    const who = requireProjectKey(ctx);
     return (await this.budgets.statuses(who.projectId, new Date(), budgetId ?? undefined)).map(statusView);
   }
 
+  @Authorized(Role.PROJECT)
   @Query(() => [BudgetProjectionType], {
     description:
       'Period-end projection of every budget of the project (or one), with days elapsed and the rate used.',
   })
   async spendProjection(
-    @Ctx() ctx: Context,
+    @CurrentKey() who: KeyPrincipal,
     @Arg('budgetId', () => ID, { nullable: true }) budgetId?: string,
   ): Promise<BudgetProjectionType[]> {
-    const who = requireProjectKey(ctx);
     return (await this.budgets.statuses(who.projectId, new Date(), budgetId ?? undefined)).map((s) => ({
       budget: budgetView(s.budget),
       periodStart: s.window.start,
@@ -58,31 +57,36 @@ export class BudgetResolver {
     }));
   }
 
+  @Authorized(Role.ADMIN)
   @Mutation(() => BudgetType)
-  async createBudget(@Ctx() ctx: Context, @Arg('input') input: CreateBudgetInput): Promise<BudgetType> {
-    const who = requireProjectKey(ctx, true);
+  async createBudget(
+    @CurrentKey() who: KeyPrincipal,
+    @Arg('input') input: CreateBudgetInput,
+  ): Promise<BudgetType> {
     return budgetView(await this.budgets.create(who.projectId, input));
   }
 
+  @Authorized(Role.ADMIN)
   @Mutation(() => BudgetType)
   async updateBudget(
-    @Ctx() ctx: Context,
+    @CurrentKey() who: KeyPrincipal,
     @Arg('id', () => ID) id: string,
     @Arg('input') input: UpdateBudgetInput,
   ): Promise<BudgetType> {
-    const who = requireProjectKey(ctx, true);
     return budgetView(await this.budgets.update(who.projectId, id, input));
   }
 
+  @Authorized(Role.ADMIN)
   @Mutation(() => Boolean)
-  deleteBudget(@Ctx() ctx: Context, @Arg('id', () => ID) id: string): Promise<boolean> {
-    const who = requireProjectKey(ctx, true);
+  deleteBudget(@CurrentKey() who: KeyPrincipal, @Arg('id', () => ID) id: string): Promise<boolean> {
     return this.budgets.delete(who.projectId, id);
   }
 
+  @Authorized(Role.PROJECT)
   @Subscription(() => BudgetMetricsType, {
     description: "Live budget figures of the subscriber's project, after settled calls (coalesced).",
     topics: 'budgetMetrics',
+    // The subscription is made before any resolver runs: it checks its caller itself.
     topicId: ({ context }) => requireProjectKey(context as Context).projectId,
   })
   async budgetMetrics(@Root() event: { projectId: string; at: string }): Promise<BudgetMetricsType> {
@@ -92,7 +96,16 @@ export class BudgetResolver {
 }
 
 export function budgetView(b: Budget): BudgetType {
-  return { ...b, period: b.period as BudgetPeriodEnum, policy: b.policy as BudgetPolicyEnum };
+  return {
+    id: b.id,
+    apiKeyId: b.apiKeyId,
+    period: b.period,
+    limitUsd: b.limitUsd,
+    timeZone: b.timeZone,
+    thresholds: b.thresholds,
+    policy: b.policy,
+    createdAt: b.createdAt,
+  };
 }
 
 function statusView(s: BudgetStatus): BudgetStatusType {

@@ -105,21 +105,24 @@ export class BudgetService {
     const budgets = (await this.list(projectId)).filter((b) => !budgetId || b.id === budgetId);
     if (budgetId && budgets.length === 0) throw new NotFoundError('Budget');
     if (budgets.length === 0) return [];
-    const windows = budgets.map((b) => windowAt(now, b.period, b.timeZone));
+    const current = budgets.map((budget) => ({
+      budget,
+      window: windowAt(now, budget.period, budget.timeZone),
+    }));
     const rows: (CounterRow & { budget_id: string })[] = await this.db.query(
       `SELECT c.budget_id, c.spent, c.reserved, c.prompt_tokens, c.completion_tokens, c.requests
          FROM budget_counters c JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(budget_id, period_start)
            ON c.budget_id = w.budget_id AND c.period_start = w.period_start`,
-      [budgets.map((b) => b.id), windows.map((w) => w.start.toISOString())],
+      [current.map((c) => c.budget.id), current.map((c) => c.window.start.toISOString())],
     );
     const byBudget = new Map(rows.map((r) => [r.budget_id, r]));
-    return budgets.map((budget, i) => {
+    return current.map(({ budget, window }) => {
       const row = byBudget.get(budget.id);
       const spent = row ? parseUsd(row.spent) : 0n;
       const reserved = row ? parseUsd(row.reserved) : 0n;
       return {
         budget,
-        window: windows[i],
+        window,
         spent,
         reserved,
         remaining: maxPico(budget.limitUsd - spent - reserved, 0n),
@@ -127,7 +130,7 @@ export class BudgetService {
         promptTokens: row ? Number(row.prompt_tokens) : 0,
         completionTokens: row ? Number(row.completion_tokens) : 0,
         requests: row?.requests ?? 0,
-        projection: project(spent, windows[i], now),
+        projection: project(spent, window, now),
       };
     });
   }

@@ -1,18 +1,10 @@
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { USDScalar } from '../../shared/scalars';
 import type { Pico } from '../../shared/money';
+import { BudgetPeriod, BudgetPolicy } from './budget.entity';
 
-export enum BudgetPeriodEnum {
-  DAILY = 'DAILY',
-  MONTHLY = 'MONTHLY',
-}
-registerEnumType(BudgetPeriodEnum, { name: 'BudgetPeriod' });
-
-export enum BudgetPolicyEnum {
-  REJECT = 'REJECT',
-  DOWNGRADE = 'DOWNGRADE',
-}
-registerEnumType(BudgetPolicyEnum, {
+registerEnumType(BudgetPeriod, { name: 'BudgetPeriod' });
+registerEnumType(BudgetPolicy, {
   name: 'BudgetPolicy',
   description: 'What happens to a call that would exceed the budget.',
   valuesConfig: {
@@ -26,11 +18,11 @@ export class BudgetType {
   @Field(() => ID) id!: string;
   @Field(() => ID, { nullable: true, description: 'Null: the budget covers the whole project.' }) apiKeyId!:
     string | null;
-  @Field(() => BudgetPeriodEnum) period!: BudgetPeriodEnum;
+  @Field(() => BudgetPeriod) period!: BudgetPeriod;
   @Field(() => USDScalar) limitUsd!: Pico;
   @Field() timeZone!: string;
   @Field(() => [Float]) thresholds!: number[];
-  @Field(() => BudgetPolicyEnum) policy!: BudgetPolicyEnum;
+  @Field(() => BudgetPolicy) policy!: BudgetPolicy;
   @Field() createdAt!: Date;
 }
 
@@ -91,7 +83,7 @@ export class BudgetMetricsType {
 export class CreateBudgetInput {
   @Field(() => ID, { nullable: true, description: 'Limit one API key; omit for the whole project.' })
   apiKeyId?: string | null;
-  @Field(() => BudgetPeriodEnum) period!: BudgetPeriodEnum;
+  @Field(() => BudgetPeriod) period!: BudgetPeriod;
   @Field(() => String, { description: 'USD, e.g. "25.00".' }) limitUsd!: string;
   @Field(() => String, { nullable: true, description: 'IANA zone of the calendar windows (default UTC).' })
   timeZone?: string | null;
@@ -100,14 +92,14 @@ export class CreateBudgetInput {
     description: 'Alert thresholds in (0, 1]; default 0.5, 0.75, 0.9, 0.95.',
   })
   thresholds?: number[] | null;
-  @Field(() => BudgetPolicyEnum, { nullable: true }) policy?: BudgetPolicyEnum | null;
+  @Field(() => BudgetPolicy, { nullable: true }) policy?: BudgetPolicy | null;
 }
 
 @InputType()
 export class UpdateBudgetInput {
-  @Field(() => BudgetPeriodEnum, { nullable: true }) period?: BudgetPeriodEnum;
+  @Field(() => BudgetPeriod, { nullable: true }) period?: BudgetPeriod;
   @Field(() => String, { nullable: true }) limitUsd?: string;
   @Field(() => String, { nullable: true }) timeZone?: string;
   @Field(() => [Float], { nullable: true }) thresholds?: number[];
-  @Field(() => BudgetPolicyEnum, { nullable: true }) policy?: BudgetPolicyEnum;
+  @Field(() => BudgetPolicy, { nullable: true }) policy?: BudgetPolicy;
 }

@@ -1,4 +1,4 @@
-import type { UsageOutcome } from '../usage/usage-record.entity';
+import type { UsageKind, UsageOutcome } from '../usage/usage-record.entity';
 
 /**
  * The contract between TypeScript and the ledger's SQL functions (src/db/sql/): what each item
@@ -13,6 +13,7 @@ export interface UsageRow {
   project_id: string;
   api_key_id: string | null;
   request_id: string;
+  kind: UsageKind;
   model_requested: string;
   model_served: string;
   provider: string;
@@ -20,8 +21,13 @@ export interface UsageRow {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  cached_prompt_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
   cost: string;
+  cache_savings: string;
   priced: boolean;
+  price_note: string | null;
   gateway_latency_ms: number;
   upstream_latency_ms: number;
   attempts: number;

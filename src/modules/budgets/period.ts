@@ -37,9 +37,9 @@ export function isValidTimeZone(timeZone: string): boolean {
 
 /** Wall-clock parts of an instant in a zone. */
 function localParts(instant: number, timeZone: string): { y: number; m: number; d: number; ms: number } {
-  const parts: Record<string, number> = {};
+  const parts = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
   for (const p of formatter(timeZone).formatToParts(new Date(instant))) {
-    if (p.type !== 'literal') parts[p.type] = Number(p.value);
+    if (p.type in parts) parts[p.type as keyof typeof parts] = Number(p.value);
   }
   const asUtc = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
   return { y: parts.year, m: parts.month, d: parts.day, ms: asUtc };
@@ -60,8 +60,9 @@ function localMidnight(y: number, m: number, d: number, timeZone: string): numbe
   const exact = candidates.find((t) => localParts(t, timeZone).ms === wall);
   if (exact !== undefined) return exact;
   // Midnight falls in a gap: the day starts when the wall clock jumps past it. Bisect to the second.
-  let before = candidates[0];
-  let after = candidates[candidates.length - 1];
+  // (candidates has one to three entries: the offsets of three instants)
+  let before = candidates[0]!;
+  let after = candidates[candidates.length - 1]!;
   while (after - before > 1000) {
     const mid = before + Math.max(1000, Math.floor((after - before) / 2000) * 1000);
     if (localParts(mid, timeZone).ms >= wall) after = mid;

@@ -1,11 +1,12 @@
 import { UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
-import { costOf } from '../../shared/money';
 import { holdWithPolicy, type HeldModel } from '../budgets/downgrade';
 import type { HoldRequest, ReservationService } from '../budgets/reservation.service';
 import type { Model } from '../providers/model.entity';
+import { UsageKind } from '../usage/usage-record.entity';
+import { worstCaseCost } from '../providers/pricing';
 import { UpstreamCallFailed, type CallResult, type UpstreamClient } from '../upstream/upstream.client';
 import type { RoutePlan, RouterService } from '../routing/router.service';
-import { checkUsage, type CallContext, type CallRecorder } from './call-recorder';
+import type { CallContext, CallRecorder } from './call-recorder';
 import type { PromptMargins } from '../providers/prompt-margin';
 
 /** A call on its way along the plan's models: the context, its abort signals, and the plan. */
@@ -83,14 +84,13 @@ export class AttemptLoop {
     const call = await this.d.upstream.call({
       provider,
       model: held.model,
-      messages: ctx.req.messages,
-      maxTokens: ctx.req.maxTokens,
-      temperature: ctx.req.temperature,
+      operation: ctx.req.kind === UsageKind.EMBEDDING ? 'embeddings' : 'chat',
+      body: ctx.req.body,
       signal: ctx.signal,
-      onDelta: ctx.meter?.onDelta,
+      onChunk: ctx.meter?.onChunk,
       fallbackOnTimeout: !last,
     });
-    if (call.reply.usage && !checkUsage(call.reply.usage)) {
+    if (call.reply.inconsistentUsage) {
       const refused = new UpstreamError('Upstream reported inconsistent token usage', {
         provider: provider.name,
       });
@@ -117,24 +117,23 @@ export class AttemptLoop {
 
   /** Holds the call's worst case for `model`, or a cheaper healthy model under a DOWNGRADE budget. */
   private hold(ctx: AttemptContext, model: Model): Promise<HeldModel> {
-    return holdWithPolicy(this.d.reservations, model, this.d.router.healthyModels(ctx.catalog), (m) =>
-      this.holdRequest(ctx, m),
-    );
+    // Embeddings are never moved: another model's vectors live in another space.
+    const alternatives = ctx.req.kind === UsageKind.CHAT ? this.d.router.healthyModels(ctx.catalog) : [];
+    return holdWithPolicy(this.d.reservations, model, alternatives, (m) => this.holdRequest(ctx, m));
   }
 
   /**
-   * What a call on `model` holds: the prompt estimate with the model's margin plus every allowed
-   * completion token, at its prices; and the record to write if the call is abandoned.
+   * What a call on `model` holds: the prompt estimate with the model's margin, at the dearest a
+   * prompt token can cost (a cache write may cost more), plus every allowed completion token of
+   * every choice; and the record to write if the call is abandoned.
    */
   private holdRequest(ctx: AttemptContext, model: Model): HoldRequest {
     const provider = ctx.catalog.providers.get(model.providerId);
     const prompt = provider
       ? this.d.margins.reservedPromptTokens(model, provider, ctx.promptEstimate)
       : ctx.promptEstimate;
-    const amount = costOf(prompt, ctx.req.maxTokens, {
-      prompt: model.promptPrice,
-      completion: model.completionPrice,
-    });
+    const completion = ctx.req.maxTokens * ctx.req.n;
+    const amount = worstCaseCost(model, prompt, completion);
     return {
       projectId: ctx.who.projectId,
       apiKeyId: ctx.who.keyId,
@@ -144,14 +143,20 @@ export class AttemptLoop {
         project_id: ctx.who.projectId,
         api_key_id: ctx.who.keyId,
         request_id: ctx.requestId,
+        kind: ctx.req.kind,
         model_requested: ctx.req.model,
         model_served: model.name,
         provider: provider?.name ?? 'unknown',
         route_tier: ctx.tier,
         prompt_tokens: prompt,
-        completion_tokens: ctx.req.maxTokens,
-        total_tokens: prompt + ctx.req.maxTokens,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+        cached_prompt_tokens: 0,
+        cache_write_tokens: 0,
+        reasoning_tokens: 0,
+        cache_savings: '0',
         priced: true,
+        price_note: 'abandoned: charged its reservation (the call died before it settled)',
         gateway_latency_ms: 0,
         upstream_latency_ms: 0,
         attempts: 0,

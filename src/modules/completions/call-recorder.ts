@@ -3,7 +3,8 @@ import { backoffDelay } from '../../shared/backoff';
 import { isConnectionFailure } from '../../shared/db-errors';
 import type { DomainError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { costOf, formatUsd, type Pico } from '../../shared/money';
+import { formatUsd, type Pico } from '../../shared/money';
+import type { TokenUsage } from '../../shared/token-usage';
 import type { AlertService } from '../alerts/alert.service';
 import type { HeldModel } from '../budgets/downgrade';
 import type { UsageRow } from '../budgets/ledger.types';
@@ -11,8 +12,9 @@ import type { RecordedUsage, ReservationService } from '../budgets/reservation.s
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Catalog } from '../providers/catalog.service';
 import type { Model, Tier } from '../providers/model.entity';
+import { priceUsage } from '../providers/pricing';
 import { UpstreamCallFailed, type CallResult } from '../upstream/upstream.client';
-import type { UpstreamUsage } from '../upstream/upstream.types';
+import type { UpstreamReply } from '../upstream/upstream.types';
 import type { UsageOutcome } from '../usage/usage-record.entity';
 import type { CompletionResult } from './completion.types';
 import type { ValidRequest } from './completion.validation';
@@ -67,16 +69,16 @@ export class CallRecorder {
     outcome: UsageOutcome = 'SUCCESS',
   ): Promise<CompletionResult> {
     const { reply } = call;
-    const reported = checkUsage(reply.usage);
-    const usage = reported ?? counted(ctx.promptEstimate, countTextTokens(reply.content));
-    if (reported) this.d.margins.observe(held.model, ctx.promptEstimate, reported.promptTokens);
+    const usage = reply.usage ?? counted(ctx.promptEstimate, reply);
+    if (reply.usage) this.d.margins.observe(held.model, ctx.promptEstimate, reply.usage.prompt);
     const served = servedModel(ctx.catalog, held.model, reply.model);
-    const cost: Pico = served
-      ? costOf(usage.promptTokens, usage.completionTokens, {
-          prompt: served.promptPrice,
-          completion: served.completionPrice,
-        })
-      : 0n;
+    const priced = served
+      ? priceUsage(usage, served)
+      : {
+          cost: 0n,
+          cacheSavings: 0n,
+          note: `the served model "${reply.model}" has no price: recorded at $0`,
+        };
     if (!served) {
       this.d.log.warn(
         { model: reply.model, requestId: ctx.requestId },
@@ -84,20 +86,22 @@ export class CallRecorder {
       );
     }
     const provider = providerName(ctx, held.model);
-    const latencyMs = Math.round(performance.now() - ctx.started);
     const result: Omit<CompletionResult, 'id' | 'createdAt'> = {
       requestId: ctx.requestId,
       modelRequested: ctx.req.model,
       model: served?.name ?? reply.model,
       provider,
       content: reply.content,
+      toolCalls: reply.toolCalls,
+      refusal: reply.refusal,
       finishReason: reply.finishReason,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      totalTokens: usage.promptTokens + usage.completionTokens,
-      cost,
-      priced: served !== null,
-      latencyMs,
+      completion: reply.completion,
+      usage,
+      cost: priced.cost,
+      cacheSavings: priced.cacheSavings,
+      priced: priced.note === null,
+      priceNote: priced.note,
+      latencyMs: Math.round(performance.now() - ctx.started),
       upstreamLatencyMs: call.upstreamLatencyMs,
       attempts: call.attempts,
       tier: ctx.tier,
@@ -107,10 +111,15 @@ export class CallRecorder {
     };
     const row = usageRow(ctx, held, {
       model_served: result.model,
-      prompt_tokens: usage.promptTokens,
-      completion_tokens: usage.completionTokens,
-      cost: formatUsd(cost),
-      priced: served !== null,
+      prompt_tokens: usage.prompt,
+      completion_tokens: usage.completion,
+      cached_prompt_tokens: usage.cachedPrompt,
+      cache_write_tokens: usage.cacheWrite,
+      reasoning_tokens: usage.reasoning,
+      cost: formatUsd(priced.cost),
+      cache_savings: formatUsd(priced.cacheSavings),
+      priced: result.priced,
+      price_note: priced.note,
       upstream_latency_ms: call.upstreamLatencyMs,
       attempts: call.attempts,
       outcome,
@@ -124,14 +133,14 @@ export class CallRecorder {
     const recorded = await this.durably(ctx.requestId, () =>
       this.d.reservations.recordUsage(held.hold, row, { supersede: ctx.claim?.tookOver ?? false, done }),
     );
-    await this.announce(ctx, held, recorded, cost);
+    await this.announce(ctx, held, recorded, priced.cost);
     return { ...result, id: recorded.usageId, createdAt: recorded.createdAt };
   }
 
   /**
-   * A stream that ended after text reached the client: cut at maxTokens (a success, finish reason
-   * "length"), abandoned by the client (CANCELLED), or broken upstream (UPSTREAM_ERROR). The tokens
-   * passed on are charged, counted by the tokenizer; a call that did not succeed then throws.
+   * A stream that ended after something reached the client: cut at maxTokens (a success, finish
+   * reason "length"), abandoned by the client (CANCELLED), or broken upstream (UPSTREAM_ERROR).
+   * What was passed on is charged, counted by the tokenizer; a call that did not succeed then throws.
    */
   async recordPartial(
     ctx: CallContext,
@@ -143,16 +152,12 @@ export class CallRecorder {
   ): Promise<CompletionResult> {
     const failed = error instanceof UpstreamCallFailed ? error : null;
     const outcome: UsageOutcome = meter.capped ? 'SUCCESS' : clientLeft ? 'CANCELLED' : 'UPSTREAM_ERROR';
+    const finish = meter.capped ? 'length' : outcome === 'CANCELLED' ? 'cancelled' : 'error';
     const result = await this.recordAnswer(
       ctx,
       held,
       {
-        reply: {
-          content: meter.text,
-          finishReason: meter.capped ? 'length' : outcome === 'CANCELLED' ? 'cancelled' : 'error',
-          model: held.model.upstreamName,
-          usage: null,
-        },
+        reply: meter.passedOn(held.model.upstreamName, finish),
         attempts: call?.attempts ?? failed?.attempts ?? 1,
         upstreamLatencyMs:
           call?.upstreamLatencyMs ?? failed?.upstreamLatencyMs ?? Math.round(performance.now() - ctx.started),
@@ -171,8 +176,13 @@ export class CallRecorder {
           model_served: held.model.name,
           prompt_tokens: 0,
           completion_tokens: 0,
+          cached_prompt_tokens: 0,
+          cache_write_tokens: 0,
+          reasoning_tokens: 0,
           cost: '0',
+          cache_savings: '0',
           priced: true,
+          price_note: null,
           upstream_latency_ms: failed.upstreamLatencyMs,
           attempts: failed.attempts,
           outcome: 'UPSTREAM_ERROR',
@@ -241,17 +251,20 @@ function providerName(ctx: CallContext, model: Model): string {
 }
 
 /** The parts of a call's usage record that vary with its outcome; the rest comes from the call. */
-type RowParts = Pick<
+type RowParts = Omit<
   UsageRow,
-  | 'model_served'
-  | 'prompt_tokens'
-  | 'completion_tokens'
-  | 'cost'
-  | 'priced'
-  | 'upstream_latency_ms'
-  | 'attempts'
-  | 'outcome'
-  | 'error_code'
+  | 'id'
+  | 'project_id'
+  | 'api_key_id'
+  | 'request_id'
+  | 'kind'
+  | 'model_requested'
+  | 'provider'
+  | 'route_tier'
+  | 'total_tokens'
+  | 'gateway_latency_ms'
+  | 'fallbacks'
+  | 'downgraded'
 >;
 
 /** A usage record of this call (a fresh id, so a retried settle finds its first try). */
@@ -261,6 +274,7 @@ function usageRow(ctx: CallContext, held: HeldModel, parts: RowParts): UsageRow 
     project_id: ctx.who.projectId,
     api_key_id: ctx.who.keyId,
     request_id: ctx.requestId,
+    kind: ctx.req.kind,
     model_requested: ctx.req.model,
     provider: providerName(ctx, held.model),
     route_tier: ctx.tier,
@@ -272,17 +286,16 @@ function usageRow(ctx: CallContext, held: HeldModel, parts: RowParts): UsageRow 
   };
 }
 
-/** Usage the gateway counted itself (the upstream sent none, or none that adds up). */
-function counted(promptTokens: number, completionTokens: number): UpstreamUsage {
-  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
-}
-
-/** Usage as the upstream reported it when sane (total = prompt + completion, whole, not negative); else null. */
-export function checkUsage(usage: UpstreamUsage | null): UpstreamUsage | null {
-  if (!usage) return null;
-  const { promptTokens: p, completionTokens: c, totalTokens: t } = usage;
-  const ok = [p, c, t].every((n) => Number.isInteger(n) && n >= 0) && t === p + c;
-  return ok ? usage : null;
+/** Usage the gateway counted itself (the upstream sent none, or none that adds up): no classes known. */
+function counted(promptTokens: number, reply: UpstreamReply): TokenUsage {
+  const completion =
+    countTextTokens(reply.content) +
+    countTextTokens(reply.refusal ?? '') +
+    reply.toolCalls.reduce(
+      (n, c) => n + countTextTokens(c.function.name) + 1 + countTextTokens(c.function.arguments),
+      0,
+    );
+  return { prompt: promptTokens, cachedPrompt: 0, cacheWrite: 0, completion, reasoning: 0 };
 }
 
 /**

@@ -8,15 +8,23 @@ import type { GatewayLimiter } from '../limits/gateway-limiter';
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Catalog, CatalogService } from '../providers/catalog.service';
 import type { Tier } from '../providers/model.entity';
+import { worstCaseCost } from '../providers/pricing';
 import { classify } from '../routing/classifier';
-import { worstCase, type RoutePlan, type RouterService } from '../routing/router.service';
+import type { RoutePlan, RouterService } from '../routing/router.service';
+import { chunksOf } from '../upstream/chat-answer';
 import type { AttemptLoop } from './attempt-loop';
-import type { CompletionRequest, CompletionResult } from './completion.types';
-import { validateRequest, type ValidRequest } from './completion.validation';
+import type { CompletionChunk, CompletionRequest, CompletionResult } from './completion.types';
+import {
+  textOf,
+  validateEmbeddingRequest,
+  validateRequest,
+  type ValidRequest,
+} from './completion.validation';
+import { UsageKind } from '../usage/usage-record.entity';
 import type { IdempotencyClaim, IdempotencyService } from './idempotency.service';
 import type { PromptMargins } from '../providers/prompt-margin';
 import { StreamMeter } from './stream-meter';
-import { countChatTokensAsync } from '../../shared/tokenizer';
+import { estimatePromptTokensAsync } from '../../shared/prompt-estimate.async';
 
 export interface CompletionDeps {
   config: Pick<
@@ -57,26 +65,34 @@ export class CompletionService {
   }
 
   /**
-   * The same call, streamed: `onDelta` gets each piece of text as the upstream produces it, and
-   * the promise resolves with the settled result (usage and exact cost) at the end. A repeat of
-   * a finished requestId replays its text as one piece. If the client goes away (`signal`), the
-   * upstream request is aborted and the tokens produced so far are charged; a stream is cut at
-   * maxTokens, so it never costs more completion than it reserved. `callId` names the call when
-   * the request carries no requestId (a door that must send the id before the first piece).
+   * The same call, streamed: `onChunk` gets each chunk (OpenAI's chat.completion.chunk) as the
+   * upstream produces it, and the promise resolves with the settled result (usage and exact cost)
+   * at the end. A repeat of a finished requestId replays its answer as chunks. If the client goes
+   * away (`signal`), the upstream request is aborted and the tokens produced so far are charged; a
+   * stream is cut at maxTokens, so it never uses more completion than it reserved. `callId` names
+   * the call when the request carries no requestId (a door that must send the id before the first chunk).
    */
   stream(
     who: KeyPrincipal,
     request: CompletionRequest,
-    onDelta: (text: string) => void,
+    onChunk: (chunk: CompletionChunk) => void,
     signal?: AbortSignal,
     callId?: string,
   ): Promise<CompletionResult> {
     return measured(async () => {
       const req = validateRequest(request, this.d.config);
-      const result = await this.serve(who, req, { onDelta, callId }, signal);
-      if (result.replayed) onDelta(result.content);
+      const result = await this.serve(who, req, { onChunk, callId }, signal);
+      if (result.replayed) for (const chunk of chunksOf(result.completion)) onChunk(chunk);
       return result;
     });
+  }
+
+  /**
+   * OpenAI embeddings on the same keys, budgets, limits, idempotency and ledger: the named model
+   * only (no routing, no fallback, no downgrade), held at its prompt price for the input's tokens.
+   */
+  embed(who: KeyPrincipal, request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
+    return measured(() => this.serve(who, validateEmbeddingRequest(request, this.d.config), null, signal));
   }
 
   /** What a call would reserve: the routed model, prompt tokens by the tokenizer, worst-case cost with the model's margin. */
@@ -94,7 +110,7 @@ export class CompletionService {
       promptTokens,
       reservedPromptTokens: reserved,
       maxTokens: req.maxTokens,
-      worstCaseCost: worstCase(model, reserved, req.maxTokens),
+      worstCaseCost: worstCaseCost(model, reserved, req.maxTokens * req.n),
     };
   }
 
@@ -108,24 +124,32 @@ export class CompletionService {
   private serve(
     who: KeyPrincipal,
     req: ValidRequest,
-    stream: { onDelta: (text: string) => void; callId?: string } | null,
+    stream: { onChunk: (chunk: CompletionChunk) => void; callId?: string } | null,
     signal: AbortSignal | undefined,
   ): Promise<CompletionResult> {
     if (!req.requestId) {
       const requestId = stream?.callId ?? crypto.randomUUID();
-      return this.track(() => this.execute(who, req, requestId, null, stream?.onDelta ?? null, signal));
+      return this.track(() => this.execute(who, req, requestId, null, stream?.onChunk ?? null, signal));
     }
     const requestId = req.requestId;
     return this.d.idempotency.once(who.projectId, requestId, requestHash(req), (claim) =>
-      this.track(() => this.execute(who, req, requestId, claim, stream?.onDelta ?? null, signal)),
+      this.track(() => this.execute(who, req, requestId, claim, stream?.onChunk ?? null, signal)),
     );
   }
 
-  /** Route and estimate: the classifier's tier, the tokenizer's prompt count, the router's plan. */
+  /**
+   * Route and estimate: the classifier's tier (on the messages' text), the prompt estimate (text,
+   * tools, tool calls, schemas, images, by the tokenizer), the router's plan.
+   */
   private async prepare(who: KeyPrincipal, req: ValidRequest, advance: boolean): Promise<PreparedCall> {
     const catalog = await this.d.catalog.catalog(who.projectId);
-    const tier: Tier = classify(req, this.d.config.routingRules);
-    const promptTokens = await countChatTokensAsync(req.messages);
+    if (req.kind === UsageKind.EMBEDDING) {
+      const plan = { tier: null, chain: [this.d.router.named(catalog, req.model)] };
+      return { catalog, promptTokens: req.inputTokens, plan };
+    }
+    const messages = req.messages.map((m) => ({ content: textOf(m) }));
+    const tier: Tier = classify({ ...req, messages }, this.d.config.routingRules);
+    const promptTokens = (await estimatePromptTokensAsync(req.body)).tokens;
     const plan = this.d.router.plan(catalog, req.model, tier, promptTokens, req.maxTokens, advance);
     return { catalog, promptTokens, plan };
   }
@@ -135,7 +159,7 @@ export class CompletionService {
     req: ValidRequest,
     requestId: string,
     claim: IdempotencyClaim | null,
-    onDelta: ((text: string) => void) | null,
+    onChunk: ((chunk: CompletionChunk) => void) | null,
     clientSignal: AbortSignal | undefined,
   ): Promise<CompletionResult> {
     const started = performance.now();
@@ -148,7 +172,7 @@ export class CompletionService {
       () => deadline.abort(new Error('the call passed its deadline')),
       this.d.config.callDeadlineMs,
     );
-    const meter = onDelta ? new StreamMeter(req.maxTokens, onDelta) : null;
+    const meter = onChunk ? new StreamMeter(req.maxTokens * req.n, onChunk) : null;
     const signals = [deadline.signal, clientSignal, meter?.cut.signal].filter(
       (s): s is AbortSignal => s !== undefined,
     );
@@ -173,7 +197,7 @@ export class CompletionService {
         clientGone: () => clientSignal?.aborted === true,
         deadlinePassed: () => deadline.signal.aborted,
       });
-      usedTokens = result.totalTokens;
+      usedTokens = result.usage.prompt + result.usage.completion;
       return result;
     } finally {
       clearTimeout(timer);
@@ -199,8 +223,26 @@ export class CompletionService {
  * itself, and not whether it is streamed: a stream may replay a plain call's result and back).
  */
 export function requestHash(req: ValidRequest): string {
-  const { requestId: _id, ...shape } = req;
-  return crypto.hash('sha256', JSON.stringify(shape), 'hex');
+  const { stream: _stream, stream_options: _options, ...body } = req.body;
+  const shape = [body, req.intent, req.requiresReasoning];
+  // (a chat request hashes as it did before embeddings existed: stored keys keep their meaning)
+  return crypto.hash(
+    'sha256',
+    canonicalJson(req.kind === UsageKind.CHAT ? shape : [req.kind, ...shape]),
+    'hex',
+  );
+}
+
+/** JSON with every object's keys in order, so the same request hashes the same however it was written. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
 
 /**

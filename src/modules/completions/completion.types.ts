@@ -1,18 +1,26 @@
 import type { Pico } from '../../shared/money';
+import type { OpenAiToolCall } from '../../shared/openai-wire';
+import type { TokenUsage } from '../../shared/token-usage';
 import type { Tier } from '../providers/model.entity';
-import type { ChatMessage } from '../upstream/upstream.types';
 
+/**
+ * A chat completion as the pipeline takes it: OpenAI's chat request (the lingua franca of every
+ * door) plus what is Tollgate's own. The body is forwarded to the upstream as the client sent it,
+ * but for the model name (mapped) and the streaming flags (Tollgate always asks for usage).
+ */
 export interface CompletionRequest {
-  /** A model name, or "auto" (the default) to let the router choose. */
-  model?: string | null;
-  messages: ChatMessage[];
-  maxTokens?: number | null;
-  temperature?: number | null;
+  /** OpenAI's chat-completions request: model ("auto" routes), messages, tools, sampling, anything. */
+  body: Record<string, unknown>;
   /** Idempotency key: a repeat returns the first result and is charged once. */
   requestId?: string | null;
+  /** e.g. classification or extraction (routes as simple). */
   intent?: string | null;
+  /** Always routes as complex. */
   requiresReasoning?: boolean | null;
 }
+
+/** One streamed piece, as the upstream sent it in OpenAI's chat.completion.chunk shape. */
+export type CompletionChunk = Record<string, unknown>;
 
 export interface CompletionResult {
   id: string;
@@ -20,14 +28,25 @@ export interface CompletionResult {
   modelRequested: string;
   model: string;
   provider: string;
+  /** The first choice's text ("" when it answered with tool calls only). */
   content: string;
+  /** The first choice's tool calls. */
+  toolCalls: OpenAiToolCall[];
+  /** The first choice's refusal, when the model refused. */
+  refusal: string | null;
   finishReason: string;
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
+  /**
+   * The answer as the upstream sent it, in OpenAI's chat.completion shape: every choice and field
+   * (logprobs, system_fingerprint, service_tier, audio...), for the doors to pass on.
+   */
+  completion: Record<string, unknown>;
+  usage: TokenUsage;
   cost: Pico;
-  /** False when the served model had no price: the call was recorded at $0 and flagged. */
+  /** What the provider's cache saved against the full prompt price. */
+  cacheSavings: Pico;
+  /** False when the served model had no price (recorded at $0) or a token class had none (at the prompt price). */
   priced: boolean;
+  priceNote: string | null;
   latencyMs: number;
   upstreamLatencyMs: number;
   attempts: number;

@@ -9,7 +9,10 @@ const KEEP_MS = 24 * 3_600_000;
 const POLL = { baseMs: 25, maxMs: 250 };
 
 /** A result as the idempotency record keeps it (money and time as text). */
-export type StoredResult = Omit<CompletionResult, 'cost' | 'createdAt' | 'id'> & { cost: string };
+export type StoredResult = Omit<CompletionResult, 'cost' | 'cacheSavings' | 'createdAt' | 'id'> & {
+  cost: string;
+  cacheSavings: string;
+};
 
 /** This instance's hold on a requestId while its call runs. */
 export interface IdempotencyClaim {
@@ -168,9 +171,15 @@ export class IdempotencyService {
 
 /** A result in the form the idempotency record keeps (the settle adds its record's id and time). */
 export function storedResult(result: Omit<CompletionResult, 'id' | 'createdAt'>): StoredResult {
-  return { ...result, cost: formatUsd(result.cost) };
+  return { ...result, cost: formatUsd(result.cost), cacheSavings: formatUsd(result.cacheSavings) };
 }
 
 function revive(stored: StoredResult & { id: string; createdAt: string }): CompletionResult {
-  return { ...stored, cost: parseUsd(stored.cost), createdAt: new Date(stored.createdAt), replayed: true };
+  return {
+    ...stored,
+    cost: parseUsd(stored.cost),
+    cacheSavings: parseUsd(stored.cacheSavings ?? '0'),
+    createdAt: new Date(stored.createdAt),
+    replayed: true,
+  };
 }

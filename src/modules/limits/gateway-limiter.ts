@@ -62,7 +62,7 @@ export class GatewayLimiter {
     if (limits.length === 0) return ADMIT_ALL;
     const result = await this.guarded((store) => store.take(limits));
     if (!result.ok) {
-      const limit = limits[result.index];
+      const limit = limits[result.index]!; // the store names one of the limits it was given
       throw new RateLimitedError(
         `Rate limit reached: ${DESCRIBE[limit.name]} (${limit.perMinute}); retry in ${result.retryAfterMs} ms`,
         result.retryAfterMs,
@@ -84,25 +84,29 @@ export class GatewayLimiter {
   }
 
   /** Tokens left in each bucket of a key (for limiterStats). */
-  async peekKey(who: LimitedCaller): Promise<{ requests: number | null; tokens: number | null }> {
-    const specs = this.limitsOf(who, 0).filter((l) => l.name.startsWith('KEY'));
-    const levels = await this.guarded((store) => store.peek(specs));
-    const of = (name: LimitName) => {
-      const i = specs.findIndex((s) => s.name === name);
-      return i < 0 ? null : Math.max(0, Math.floor(levels[i]));
-    };
-    return { requests: of('KEY_RPM'), tokens: of('KEY_TPM') };
+  peekKey(who: LimitedCaller): Promise<{ requests: number | null; tokens: number | null }> {
+    return this.peek(this.limitsOf(who, 0), 'KEY_RPM', 'KEY_TPM');
   }
 
   /** Tokens left in the project's buckets (for limiterStats). */
-  async peekProject(projectId: string): Promise<{ requests: number | null; tokens: number | null }> {
-    const specs = this.limitsOf({ keyId: '', projectId, rpmLimit: null, tpmLimit: null }, 0);
+  peekProject(projectId: string): Promise<{ requests: number | null; tokens: number | null }> {
+    const project = this.limitsOf({ keyId: '', projectId, rpmLimit: null, tpmLimit: null }, 0);
+    return this.peek(project, 'PROJECT_RPM', 'PROJECT_TPM');
+  }
+
+  /** What is left in the RPM and TPM buckets named (null where that limit is off). */
+  private async peek(
+    limits: Limit[],
+    rpm: LimitName,
+    tpm: LimitName,
+  ): Promise<{ requests: number | null; tokens: number | null }> {
+    const specs = limits.filter((l) => l.name === rpm || l.name === tpm);
     const levels = await this.guarded((store) => store.peek(specs));
     const of = (name: LimitName) => {
-      const i = specs.findIndex((s) => s.name === name);
-      return i < 0 ? null : Math.max(0, Math.floor(levels[i]));
+      const level = levels[specs.findIndex((s) => s.name === name)];
+      return level === undefined ? null : Math.max(0, Math.floor(level));
     };
-    return { requests: of('PROJECT_RPM'), tokens: of('PROJECT_TPM') };
+    return { requests: of(rpm), tokens: of(tpm) };
   }
 
   get projectLimits(): ProjectLimits {

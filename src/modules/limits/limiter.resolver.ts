@@ -1,25 +1,20 @@
-import { Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
-import type { Context } from '../projects/request-context';
-import { requireProjectKey } from '../projects/auth.service';
+import { Authorized, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { CurrentKey, Role } from '../projects/access';
+import type { KeyPrincipal } from '../projects/auth.service';
 import { ModelType, ProviderType } from '../providers/provider.types';
-import type { LimiterStatsService } from './limiter-stats.service';
-import {
-  CircuitStatusType,
-  LimiterStatsType,
-  UpstreamKeyStatusType,
-  type CircuitStateEnum,
-} from './limiter.types';
+import type { LimiterStatsService, ModelCircuit } from './limiter-stats.service';
+import { CircuitStatusType, LimiterStatsType, UpstreamKeyStatusType } from './limiter.types';
 
 @Resolver()
 export class LimiterResolver {
   constructor(private readonly stats: LimiterStatsService) {}
 
+  @Authorized(Role.PROJECT)
   @Query(() => LimiterStatsType, {
     description:
       "Upstream keys' slots, queues and RPM tokens and the circuits (this instance), and the gateway keys' and project's rate buckets.",
   })
-  async limiterStats(@Ctx() ctx: Context): Promise<LimiterStatsType> {
-    const who = requireProjectKey(ctx);
+  async limiterStats(@CurrentKey() who: KeyPrincipal): Promise<LimiterStatsType> {
     const stats = await this.stats.stats(who.projectId);
     return { ...stats, circuits: stats.circuits.map(circuitView) };
   }
@@ -30,18 +25,24 @@ export class LimiterResolver {
 export class ProviderLimitsResolver {
   constructor(private readonly stats: LimiterStatsService) {}
 
+  @Authorized(Role.PROJECT)
   @FieldResolver(() => [CircuitStatusType], { description: "Its models' circuit breakers (this instance)." })
-  async circuits(@Root() provider: ProviderType, @Ctx() ctx: Context): Promise<CircuitStatusType[]> {
-    const who = requireProjectKey(ctx);
+  async circuits(
+    @Root() provider: ProviderType,
+    @CurrentKey() who: KeyPrincipal,
+  ): Promise<CircuitStatusType[]> {
     return (await this.stats.circuits(who.projectId, provider.id)).map(circuitView);
   }
 
+  @Authorized(Role.PROJECT)
   @FieldResolver(() => [UpstreamKeyStatusType], {
     description:
       'Each upstream key: slots, queue, RPM tokens, refused or not (this instance). Never the key.',
   })
-  upstreamKeys(@Root() provider: ProviderType, @Ctx() ctx: Context): Promise<UpstreamKeyStatusType[]> {
-    const who = requireProjectKey(ctx);
+  upstreamKeys(
+    @Root() provider: ProviderType,
+    @CurrentKey() who: KeyPrincipal,
+  ): Promise<UpstreamKeyStatusType[]> {
     return this.stats.upstreamKeys(who.projectId, provider.id);
   }
 }
@@ -51,24 +52,27 @@ export class ProviderLimitsResolver {
 export class ModelLimitsResolver {
   constructor(private readonly stats: LimiterStatsService) {}
 
+  @Authorized(Role.PROJECT)
   @FieldResolver(() => CircuitStatusType, {
     nullable: true,
     description: 'Its circuit breaker (this instance).',
   })
-  async circuit(@Root() model: ModelType, @Ctx() ctx: Context): Promise<CircuitStatusType | null> {
-    const who = requireProjectKey(ctx);
+  async circuit(
+    @Root() model: ModelType,
+    @CurrentKey() who: KeyPrincipal,
+  ): Promise<CircuitStatusType | null> {
     const circuit = await this.stats.circuit(who.projectId, model.name);
     return circuit && circuitView(circuit);
   }
 }
 
-function circuitView(c: {
-  provider: string;
-  model: string;
-  state: string;
-  consecutiveFailures: number;
-  openedAt: Date | null;
-  retryAt: Date | null;
-}): CircuitStatusType {
-  return { ...c, state: c.state as CircuitStateEnum };
+function circuitView(c: ModelCircuit): CircuitStatusType {
+  return {
+    provider: c.provider,
+    model: c.model,
+    state: c.state,
+    consecutiveFailures: c.consecutiveFailures,
+    openedAt: c.openedAt,
+    retryAt: c.retryAt,
+  };
 }

@@ -1,11 +1,7 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { CircuitState } from '../upstream/circuit-breaker';
 
-export enum CircuitStateEnum {
-  CLOSED = 'CLOSED',
-  OPEN = 'OPEN',
-  HALF_OPEN = 'HALF_OPEN',
-}
-registerEnumType(CircuitStateEnum, {
+registerEnumType(CircuitState, {
   name: 'CircuitState',
   description: 'CLOSED: calls pass. OPEN: calls are refused. HALF_OPEN: the next call is a probe.',
 });
@@ -14,7 +10,7 @@ registerEnumType(CircuitStateEnum, {
 export class CircuitStatusType {
   @Field() provider!: string;
   @Field() model!: string;
-  @Field(() => CircuitStateEnum) state!: CircuitStateEnum;
+  @Field(() => CircuitState) state!: CircuitState;
   @Field(() => Int) consecutiveFailures!: number;
   @Field(() => Date, { nullable: true }) openedAt!: Date | null;
   @Field(() => Date, { nullable: true, description: 'When an open circuit lets its next probe through.' })

@@ -44,7 +44,7 @@ export class MemoryRateStore implements RateStore {
       return bucket;
     });
     if (worst > 0) return Promise.resolve({ ok: false, retryAfterMs: worst, index });
-    buckets.forEach((bucket, i) => bucket.tryTake(specs[i].cost, now));
+    buckets.forEach((bucket, i) => bucket.tryTake(specs[i]!.cost, now));
     this.prune(now);
     return Promise.resolve({ ok: true });
   }

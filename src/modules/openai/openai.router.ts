@@ -4,32 +4,14 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { AuthThrottle } from '../projects/auth-throttle';
 import { publicError } from '../../shared/public-error';
 import { BadInputError, ForbiddenError, NotFoundError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
+import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../shared/logger';
 import { formatUsd } from '../../shared/money';
+import { toOpenAiUsage } from '../../shared/token-usage';
 import type { CompletionService } from '../completions/completion.service';
 import type { CompletionRequest, CompletionResult } from '../completions/completion.types';
 import type { AuthService, KeyPrincipal } from '../projects/auth.service';
 import type { CatalogService } from '../providers/catalog.service';
-import type { ChatMessage, ChatRole } from '../upstream/upstream.types';
 import { sendOpenAiError } from './openai.errors';
-
-interface WireMessage {
-  role?: unknown;
-  content?: unknown;
-  name?: unknown;
-}
-
-interface WireRequest {
-  model?: unknown;
-  messages?: unknown;
-  max_tokens?: unknown;
-  max_completion_tokens?: unknown;
-  temperature?: unknown;
-  stream?: unknown;
-  stream_options?: unknown;
-  n?: unknown;
-  user?: unknown;
-}
 
 export interface OpenAiDeps {
   auth: AuthService;
@@ -44,11 +26,23 @@ export interface OpenAiDeps {
 }
 
 /**
- * The drop-in OpenAI front door: POST /v1/chat/completions and GET /v1/models, on the same
+ * The drop-in OpenAI front door: POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models, on the same
  * keys, budgets, routing, limits and ledger as the GraphQL mutation (one pipeline, two doors).
  */
 export function openAiRouter(deps: OpenAiDeps): Router {
   const router = Router();
+  // Every request gets an id, answered in x-request-id, and a logger whose lines carry it (and the
+  // client's trace id, from a W3C traceparent). The id is the call's when the door names the call
+  // before it runs: its Idempotency-Key, else this id, which a stream's call takes as its own.
+  router.use((req, res, next) => {
+    const key = req.header('idempotency-key');
+    const requestId = key && key.length <= 200 ? key : crypto.randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const log = requestLogger(deps.log, { requestId, traceId: traceIdOf(req.headers.traceparent) });
+    requests.set(res, { requestId, log });
+    logResponseEnd(log, req, res);
+    next();
+  });
   router.use(express.json({ limit: deps.maxBodyBytes }));
 
   const listModels = async (req: Request) => {
@@ -69,7 +63,7 @@ export function openAiRouter(deps: OpenAiDeps): Router {
     try {
       res.json({ object: 'list', data: await listModels(req) });
     } catch (error) {
-      fail(deps.log, res, error);
+      fail(logOf(res, deps.log), res, error);
     }
   });
 
@@ -79,7 +73,7 @@ export function openAiRouter(deps: OpenAiDeps): Router {
       if (!model) throw new NotFoundError(`Model "${req.params.id}"`);
       res.json(model);
     } catch (error) {
-      fail(deps.log, res, error);
+      fail(logOf(res, deps.log), res, error);
     }
   });
 
@@ -90,10 +84,9 @@ export function openAiRouter(deps: OpenAiDeps): Router {
     });
     try {
       const who = await authenticate(deps, req);
-      const body = req.body as WireRequest;
-      const request = toCompletionRequest(body, req.header('idempotency-key'));
-      if (body.stream === true) {
-        await streamCompletion(deps, who, request, body, res, controller.signal);
+      const request = toCompletionRequest(req.body, req.header('idempotency-key'));
+      if (request.body.stream === true) {
+        await streamCompletion(deps, who, request, res, controller.signal);
         return;
       }
       const result = await deps.completions.complete(who, request, controller.signal);
@@ -101,7 +94,30 @@ export function openAiRouter(deps: OpenAiDeps): Router {
       res.setHeader('x-tollgate-cost', formatUsd(result.cost));
       res.json(toWireCompletion(result));
     } catch (error) {
-      fail(deps.log, res, error);
+      fail(logOf(res, deps.log), res, error);
+    }
+  });
+
+  router.post('/embeddings', async (req: Request, res: Response) => {
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort(new Error('client went away'));
+    });
+    try {
+      const who = await authenticate(deps, req);
+      const request = toCompletionRequest(req.body, req.header('idempotency-key'));
+      const result = await deps.completions.embed(who, request, controller.signal);
+      res.setHeader('x-request-id', result.requestId);
+      res.setHeader('x-tollgate-cost', formatUsd(result.cost));
+      res.json({
+        ...result.completion,
+        usage: isObject(result.completion.usage)
+          ? result.completion.usage
+          : { prompt_tokens: result.usage.prompt, total_tokens: result.usage.prompt },
+        tollgate: tollgateOf(result),
+      });
+    } catch (error) {
+      fail(logOf(res, deps.log), res, error);
     }
   });
 
@@ -129,7 +145,7 @@ export function openAiRouter(deps: OpenAiDeps): Router {
         sendOpenAiError(res, new BadInputError('The request body is not valid JSON'));
         return;
       }
-      fail(deps.log, res, error);
+      fail(logOf(res, deps.log), res, error);
     },
   );
 
@@ -137,34 +153,25 @@ export function openAiRouter(deps: OpenAiDeps): Router {
 }
 
 /**
- * Server-sent events as OpenAI streams them: a role chunk, content chunks, a finish chunk, the
- * usage chunk when `stream_options.include_usage` asks for it, then `data: [DONE]`. Headers go
- * out with the first piece of text, so a call refused before it starts still gets a plain error
- * with its status; a failure after that arrives as an error event.
+ * Server-sent events as the upstream streams them, chunk by chunk (tool-call deltas included), then
+ * `data: [DONE]`. Tollgate always asks its upstream for the stream's usage; the client gets the
+ * usage chunk only when it asked (`stream_options.include_usage`), with Tollgate's exact cost beside
+ * it. Headers go out with the first chunk of substance, so a call refused before it starts still
+ * gets a plain error with its status; a failure after that arrives as an error event.
  */
 async function streamCompletion(
   deps: OpenAiDeps,
   who: KeyPrincipal,
   request: CompletionRequest,
-  body: WireRequest,
   res: Response,
   signal: AbortSignal,
 ): Promise<void> {
   // Named before the first byte goes out, so the stream's headers can carry it.
-  const callId = crypto.randomUUID();
+  const callId = requests.get(res)?.requestId ?? crypto.randomUUID();
   const requestId = request.requestId ?? callId;
-  const id = `chatcmpl-${callId}`;
-  const created = Math.floor(Date.now() / 1000);
-  let model = request.model ?? 'auto';
+  const options = request.body.stream_options;
+  const wantsUsage = isObject(options) && options.include_usage === true;
   const send = (payload: unknown) => res.write(`data: ${JSON.stringify(payload)}\n\n`);
-  const chunk = (delta: Record<string, unknown>, finishReason: string | null) =>
-    send({
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    });
   const open = () => {
     if (res.headersSent) return;
     res.writeHead(200, {
@@ -173,44 +180,54 @@ async function streamCompletion(
       connection: 'keep-alive',
       'x-request-id': requestId,
     });
-    chunk({ role: 'assistant', content: '' }, null);
   };
+  // The usage chunk waits for the settle, to carry the exact cost.
+  let usageChunk: Record<string, unknown> | null = null;
+  let finished = false;
   try {
     const result = await deps.completions.stream(
       who,
       request,
-      (text) => {
+      (chunk) => {
+        if (isObject(chunk.usage) && Array.isArray(chunk.choices) && chunk.choices.length === 0) {
+          usageChunk = chunk;
+          return;
+        }
         open();
-        chunk({ content: text }, null);
+        finished ||= hasFinish(chunk);
+        send(chunk);
       },
       signal,
       callId,
     );
-    model = result.model;
     open();
-    chunk({}, result.finishReason);
-    const options = body.stream_options as { include_usage?: unknown } | undefined;
-    if (options?.include_usage === true) {
+    // A stream Tollgate cut at max_tokens never got the upstream's last chunk: it says why it ended.
+    if (!finished) {
       send({
-        id,
+        id: result.completion.id,
         object: 'chat.completion.chunk',
-        created,
-        model,
-        choices: [],
-        usage: {
-          prompt_tokens: result.promptTokens,
-          completion_tokens: result.completionTokens,
-          total_tokens: result.totalTokens,
-        },
-        tollgate: { cost: formatUsd(result.cost), request_id: result.requestId },
+        created: result.completion.created,
+        model: result.completion.model ?? result.model,
+        choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: result.finishReason }],
       });
+    }
+    if (wantsUsage) {
+      const chunk: Record<string, unknown> = usageChunk ?? {
+        id: result.completion.id,
+        object: 'chat.completion.chunk',
+        created: result.completion.created,
+        model: result.completion.model ?? result.model,
+        choices: [],
+        usage: toOpenAiUsage(result.usage),
+      };
+      send({ ...chunk, tollgate: tollgateOf(result) });
     }
     res.write('data: [DONE]\n\n');
     res.end();
   } catch (error) {
     if (!res.headersSent) throw error;
     if (!res.writableEnded && !signal.aborted) {
-      const { code, message } = publicError(deps.log, error);
+      const { code, message } = publicError(logOf(res, deps.log), error);
       send({ error: { message, type: code.toLowerCase(), code: code.toLowerCase(), param: null } });
       res.end();
     }
@@ -224,85 +241,53 @@ async function authenticate(deps: OpenAiDeps, req: Request): Promise<KeyPrincipa
   return who;
 }
 
+/** Each request's id and logger, set as it comes in. */
+const requests = new WeakMap<Response, { requestId: string; log: Logger }>();
+
+const logOf = (res: Response, fallback: Logger): Logger => requests.get(res)?.log ?? fallback;
+
 /** Answers an error in OpenAI's shape; anything not a domain error is logged (publicError) and hidden. */
 function fail(log: Logger, res: Response, error: unknown): void {
   const domain = publicError(log, error);
   if (!res.headersSent) sendOpenAiError(res, domain);
 }
 
-/** OpenAI's request body to the pipeline's request; text content parts are joined. */
-export function toCompletionRequest(
-  body: WireRequest | undefined,
-  idempotencyKey: string | undefined,
-): CompletionRequest {
-  if (!body || typeof body !== 'object') throw new BadInputError('The body must be a JSON object');
-  if (!Array.isArray(body.messages)) throw new BadInputError('messages must be an array', 'messages');
-  if (body.n !== undefined && body.n !== null && body.n !== 1)
-    throw new BadInputError('Only n = 1 is supported', 'n');
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  if (maxTokens !== undefined && maxTokens !== null && typeof maxTokens !== 'number') {
-    throw new BadInputError('max_tokens must be a number', 'max_tokens');
-  }
-  if (body.temperature !== undefined && body.temperature !== null && typeof body.temperature !== 'number') {
-    throw new BadInputError('temperature must be a number', 'temperature');
-  }
-  if (body.model !== undefined && typeof body.model !== 'string')
-    throw new BadInputError('model must be a string', 'model');
-  return {
-    model: body.model ?? 'auto',
-    messages: (body.messages as WireMessage[]).map(toMessage),
-    maxTokens: (maxTokens as number | null | undefined) ?? null,
-    temperature: (body.temperature as number | null | undefined) ?? null,
-    requestId: idempotencyKey ?? null,
-  };
+/**
+ * OpenAI's request body, as the pipeline takes it: the whole body, forwarded as sent (the pipeline
+ * checks what it reads, and names the field it refuses); `Idempotency-Key` is the requestId.
+ */
+export function toCompletionRequest(body: unknown, idempotencyKey: string | undefined): CompletionRequest {
+  if (!isObject(body)) throw new BadInputError('The body must be a JSON object');
+  return { body, requestId: idempotencyKey ?? null };
 }
 
-function toMessage(message: WireMessage, index: number): ChatMessage {
-  if (!message || typeof message !== 'object')
-    throw new BadInputError(`messages[${index}] must be an object`, 'messages');
-  let content: string;
-  if (typeof message.content === 'string') content = message.content;
-  else if (message.content === null || message.content === undefined) content = '';
-  else if (Array.isArray(message.content)) {
-    content = message.content
-      .map((part: { type?: unknown; text?: unknown }) => {
-        if (part?.type !== 'text' || typeof part.text !== 'string') {
-          throw new BadInputError(`messages[${index}].content: only text parts are supported`, 'messages');
-        }
-        return part.text;
-      })
-      .join('');
-  } else throw new BadInputError(`messages[${index}].content must be a string or text parts`, 'messages');
-  const role = (message.role === 'developer' ? 'system' : message.role) as ChatRole;
-  return { role, content, name: typeof message.name === 'string' ? message.name : null };
-}
-
+/** The upstream's answer as it sent it, with its usage (ours, counted, when it sent none) and Tollgate's figures. */
 export function toWireCompletion(r: CompletionResult): Record<string, unknown> {
   return {
-    id: `chatcmpl-${r.id}`,
-    object: 'chat.completion',
-    created: Math.floor(r.createdAt.getTime() / 1000),
-    model: r.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: r.content, refusal: null },
-        logprobs: null,
-        finish_reason: r.finishReason,
-      },
-    ],
-    usage: {
-      prompt_tokens: r.promptTokens,
-      completion_tokens: r.completionTokens,
-      total_tokens: r.totalTokens,
-    },
-    tollgate: {
-      cost: formatUsd(r.cost),
-      request_id: r.requestId,
-      tier: r.tier,
-      fallbacks: r.fallbacks,
-      downgraded: r.downgraded,
-      replayed: r.replayed,
-    },
+    ...r.completion,
+    usage: isObject(r.completion.usage) ? r.completion.usage : toOpenAiUsage(r.usage),
+    tollgate: tollgateOf(r),
   };
 }
+
+/** Tollgate's own figures of a call, beside OpenAI's fields: exact cost, the request id, routing. */
+function tollgateOf(r: CompletionResult): Record<string, unknown> {
+  return {
+    cost: formatUsd(r.cost),
+    cache_savings: formatUsd(r.cacheSavings),
+    request_id: r.requestId,
+    model: r.model,
+    tier: r.tier,
+    fallbacks: r.fallbacks,
+    downgraded: r.downgraded,
+    replayed: r.replayed,
+    ...(r.priceNote ? { price_note: r.priceNote } : {}),
+  };
+}
+
+const hasFinish = (chunk: Record<string, unknown>) =>
+  Array.isArray(chunk.choices) &&
+  chunk.choices.some((c) => isObject(c) && typeof c.finish_reason === 'string');
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);

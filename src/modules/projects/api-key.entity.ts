@@ -1,7 +1,9 @@
 import { Column, CreateDateColumn, Entity, Index, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { Project } from './project.entity';
 
-export type ApiKeyRole = 'ADMIN' | 'CLIENT';
+/** ADMIN manages the project; CLIENT makes calls and reads. */
+export const ApiKeyRole = { ADMIN: 'ADMIN', CLIENT: 'CLIENT' } as const;
+export type ApiKeyRole = (typeof ApiKeyRole)[keyof typeof ApiKeyRole];
 
 /** A gateway key. Only its SHA-256 hash is stored; the plaintext is shown once at creation. */
 @Entity('api_keys')

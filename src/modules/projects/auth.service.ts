@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
-import { ForbiddenError, UnauthenticatedError } from '../../shared/errors';
+import { UnauthenticatedError } from '../../shared/errors';
 import { ApiKey, type ApiKeyRole } from './api-key.entity';
 
 /** Who is calling: the server operator, or a key of one project. */
@@ -55,9 +55,9 @@ export class AuthService {
 
   /** Parses an `Authorization` header value; throws UNAUTHENTICATED when absent or wrong. */
   async authenticateHeader(header: string | undefined): Promise<Principal> {
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) throw new UnauthenticatedError();
-    return this.authenticate(match[1]);
+    const token = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+    if (!token) throw new UnauthenticatedError();
+    return this.authenticate(token);
   }
 
   async authenticate(token: string): Promise<Principal> {
@@ -107,26 +107,8 @@ export class AuthService {
   }
 }
 
-/** What a request carries about its caller: a principal, or why there is none. */
+/** What a request carries about its caller: a principal, or why there is none (access.ts reads it). */
 export interface Caller {
   principal?: Principal;
   authFailure?: UnauthenticatedError;
-}
-
-/** Access rules, used by every resolver. */
-export function requireAuth(caller: Caller): Principal {
-  if (!caller.principal) throw caller.authFailure ?? new UnauthenticatedError();
-  return caller.principal;
-}
-
-export function requireOperator(caller: Caller): void {
-  if (requireAuth(caller).kind !== 'operator') throw new ForbiddenError('Only the operator key can do that');
-}
-
-/** A project key of any role (or ADMIN when `admin`); the operator key makes no calls and reads no project. */
-export function requireProjectKey(caller: Caller, admin = false): KeyPrincipal {
-  const p = requireAuth(caller);
-  if (p.kind !== 'key') throw new ForbiddenError('Use a project key for this');
-  if (admin && p.role !== 'ADMIN') throw new ForbiddenError('This needs an ADMIN key of the project');
-  return p;
 }

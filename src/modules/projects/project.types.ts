@@ -1,10 +1,8 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { ApiKeyRole, type ApiKey } from './api-key.entity';
+import type { Project } from './project.entity';
 
-export enum ApiKeyRoleEnum {
-  ADMIN = 'ADMIN',
-  CLIENT = 'CLIENT',
-}
-registerEnumType(ApiKeyRoleEnum, {
+registerEnumType(ApiKeyRole, {
   name: 'ApiKeyRole',
   description: 'ADMIN manages the project; CLIENT makes calls and reads.',
 });
@@ -21,7 +19,7 @@ export class ApiKeyType {
   @Field(() => ID) id!: string;
   @Field(() => ID) projectId!: string;
   @Field() name!: string;
-  @Field(() => ApiKeyRoleEnum) role!: ApiKeyRoleEnum;
+  @Field(() => ApiKeyRole) role!: ApiKeyRole;
   @Field({ description: 'The first characters of the key, to tell keys apart.' }) prefix!: string;
   @Field(() => Int, { nullable: true }) rpmLimit!: number | null;
   @Field(() => Int, { nullable: true }) tpmLimit!: number | null;
@@ -51,9 +49,28 @@ export class MeType {
 @InputType()
 export class CreateApiKeyInput {
   @Field() name!: string;
-  @Field(() => ApiKeyRoleEnum, { defaultValue: ApiKeyRoleEnum.CLIENT }) role!: ApiKeyRoleEnum;
+  @Field(() => ApiKeyRole, { defaultValue: ApiKeyRole.CLIENT }) role!: ApiKeyRole;
   @Field(() => Int, { nullable: true, description: 'Requests per minute (none: unlimited).' }) rpmLimit?:
     number | null;
   @Field(() => Int, { nullable: true, description: 'Tokens per minute (none: unlimited).' }) tpmLimit?:
     number | null;
+}
+
+/** A key as GraphQL shows it: everything but its hash. */
+export function apiKeyView(k: ApiKey): ApiKeyType {
+  return {
+    id: k.id,
+    projectId: k.projectId,
+    name: k.name,
+    role: k.role,
+    prefix: k.prefix,
+    rpmLimit: k.rpmLimit,
+    tpmLimit: k.tpmLimit,
+    createdAt: k.createdAt,
+    revokedAt: k.revokedAt,
+  };
+}
+
+export function projectView(p: Project): ProjectType {
+  return { id: p.id, name: p.name, createdAt: p.createdAt };
 }

@@ -27,6 +27,8 @@ export interface ModelInput {
   upstreamName?: string | null;
   promptPrice: string;
   completionPrice: string;
+  cachedPromptPrice?: string | null;
+  cacheWritePrice?: string | null;
   /** Margin on the prompt estimate (0.35 = 35%); null or absent: the family's default. */
   promptMargin?: number | null;
   tiers?: Tier[];
@@ -102,6 +104,8 @@ export class CatalogService {
       upstreamName: input.upstreamName?.trim() || existing?.upstreamName || name,
       promptPrice: checkPrice(input.promptPrice, 'promptPrice'),
       completionPrice: checkPrice(input.completionPrice, 'completionPrice'),
+      cachedPromptPrice: optionalPrice(input.cachedPromptPrice, 'cachedPromptPrice'),
+      cacheWritePrice: optionalPrice(input.cacheWritePrice, 'cacheWritePrice'),
       promptMargin: checkMargin(input.promptMargin),
       tiers: [...new Set(tiers)],
       enabled: input.enabled ?? existing?.enabled ?? true,
@@ -230,6 +234,10 @@ function checkPrice(value: string, field: string): Pico {
   if (price > MAX_PRICE)
     throw new BadInputError(`${field} must be at most ${formatUsd(MAX_PRICE)} USD per million tokens`, field);
   return price;
+}
+
+function optionalPrice(value: string | null | undefined, field: string): Pico | null {
+  return value === null || value === undefined || value.trim() === '' ? null : checkPrice(value, field);
 }
 
 /** A margin of 0 to 10 (1000%), at most 4 decimals, or null for the family's default. */

@@ -4,8 +4,11 @@ import type { Pico } from '../../shared/money';
 import { Project } from '../projects/project.entity';
 import { Provider } from './provider.entity';
 
-export type Tier = 'SIMPLE' | 'MODERATE' | 'COMPLEX';
-export const TIERS: readonly Tier[] = ['SIMPLE', 'MODERATE', 'COMPLEX'];
+/** Request complexity tier used by the router. */
+export const Tier = { SIMPLE: 'SIMPLE', MODERATE: 'MODERATE', COMPLEX: 'COMPLEX' } as const;
+export type Tier = (typeof Tier)[keyof typeof Tier];
+/** The tiers from the simplest up (the router falls back downward in this order). */
+export const TIERS: readonly Tier[] = [Tier.SIMPLE, Tier.MODERATE, Tier.COMPLEX];
 
 /** A model a project can call, with its exact prices (USD per million tokens). */
 @Entity('models')
@@ -39,6 +42,14 @@ export class Model {
 
   @Column({ type: 'numeric', precision: 18, scale: 6, transformer: moneyTransformer })
   completionPrice!: Pico;
+
+  /** USD per million prompt tokens read from the provider's cache; null: not priced (charged at promptPrice, flagged). */
+  @Column({ type: 'numeric', precision: 18, scale: 6, nullable: true, transformer: moneyTransformer })
+  cachedPromptPrice!: Pico | null;
+
+  /** USD per million prompt tokens written to the provider's cache; null: not priced (charged at promptPrice, flagged). */
+  @Column({ type: 'numeric', precision: 18, scale: 6, nullable: true, transformer: moneyTransformer })
+  cacheWritePrice!: Pico | null;
 
   /**
    * How much more the upstream may count than our tokenizer does on this model's prompts (0.25 =

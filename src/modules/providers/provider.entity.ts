@@ -1,7 +1,9 @@
 import { Column, CreateDateColumn, Entity, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import { Project } from '../projects/project.entity';
 
-export type ProviderKind = 'SIMULATED' | 'OPENAI_COMPATIBLE';
+/** How an upstream is reached: the built-in simulator, or an OpenAI-compatible HTTP API. */
+export const ProviderKind = { SIMULATED: 'SIMULATED', OPENAI_COMPATIBLE: 'OPENAI_COMPATIBLE' } as const;
+export type ProviderKind = (typeof ProviderKind)[keyof typeof ProviderKind];
 
 /** Where an upstream key comes from: an environment variable, or a value encrypted with the server key. */
 export type UpstreamKeyRef = { env: string } | { encrypted: string };

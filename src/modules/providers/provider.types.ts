@@ -1,19 +1,11 @@
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { USDScalar } from '../../shared/scalars';
 import type { Pico } from '../../shared/money';
+import { Tier } from './model.entity';
+import { ProviderKind } from './provider.entity';
 
-export enum ProviderKindEnum {
-  SIMULATED = 'SIMULATED',
-  OPENAI_COMPATIBLE = 'OPENAI_COMPATIBLE',
-}
-registerEnumType(ProviderKindEnum, { name: 'ProviderKind' });
-
-export enum TierEnum {
-  SIMPLE = 'SIMPLE',
-  MODERATE = 'MODERATE',
-  COMPLEX = 'COMPLEX',
-}
-registerEnumType(TierEnum, { name: 'Tier', description: 'Request complexity tier used by the router.' });
+registerEnumType(ProviderKind, { name: 'ProviderKind' });
+registerEnumType(Tier, { name: 'Tier', description: 'Request complexity tier used by the router.' });
 
 @ObjectType('Simulation')
 export class SimulationType {
@@ -28,7 +20,7 @@ export class SimulationType {
 export class ProviderType {
   @Field(() => ID) id!: string;
   @Field() name!: string;
-  @Field(() => ProviderKindEnum) kind!: ProviderKindEnum;
+  @Field(() => ProviderKind) kind!: ProviderKind;
   @Field(() => String, { nullable: true }) baseUrl!: string | null;
   @Field(() => [String], {
     description: 'env:NAME for keys read from the environment, "sealed #n" for keys encrypted at rest.',
@@ -48,6 +40,18 @@ export class ModelType {
   @Field() provider!: string;
   @Field(() => USDScalar, { description: 'USD per million prompt tokens.' }) promptPrice!: Pico;
   @Field(() => USDScalar, { description: 'USD per million completion tokens.' }) completionPrice!: Pico;
+  @Field(() => USDScalar, {
+    nullable: true,
+    description:
+      "USD per million prompt tokens read from the provider's cache; null: charged at promptPrice, flagged.",
+  })
+  cachedPromptPrice!: Pico | null;
+  @Field(() => USDScalar, {
+    nullable: true,
+    description:
+      "USD per million prompt tokens written to the provider's cache; null: charged at promptPrice, flagged.",
+  })
+  cacheWritePrice!: Pico | null;
   @Field(() => Float, {
     nullable: true,
     description:
@@ -58,7 +62,7 @@ export class ModelType {
     description: 'The margin in force: the configured one, widened when the upstream was seen counting more.',
   })
   effectivePromptMargin!: number;
-  @Field(() => [TierEnum]) tiers!: TierEnum[];
+  @Field(() => [Tier]) tiers!: Tier[];
   @Field() enabled!: boolean;
 }
 
@@ -72,7 +76,7 @@ export class SimulationInput {
 @InputType()
 export class CreateProviderInput {
   @Field() name!: string;
-  @Field(() => ProviderKindEnum) kind!: ProviderKindEnum;
+  @Field(() => ProviderKind) kind!: ProviderKind;
   @Field(() => String, { nullable: true }) baseUrl?: string | null;
   @Field(() => [String], {
     nullable: true,
@@ -92,12 +96,24 @@ export class ModelInput {
   @Field(() => String, { nullable: true }) upstreamName?: string | null;
   @Field({ description: 'USD per million prompt tokens, e.g. "0.14".' }) promptPrice!: string;
   @Field({ description: 'USD per million completion tokens, e.g. "0.42".' }) completionPrice!: string;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'USD per million prompt tokens read from the cache, e.g. "0.50"; omit: none (cache reads charged at promptPrice, flagged).',
+  })
+  cachedPromptPrice?: string | null;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'USD per million prompt tokens written to the cache, e.g. "3.75"; omit: none (charged at promptPrice, flagged).',
+  })
+  cacheWritePrice?: string | null;
   @Field(() => Float, {
     nullable: true,
     description:
       'Margin on the prompt estimate, 0 to 10 (0.35 = 35%); omit for the default of the model family.',
   })
   promptMargin?: number | null;
-  @Field(() => [TierEnum], { nullable: true }) tiers?: TierEnum[];
+  @Field(() => [Tier], { nullable: true }) tiers?: Tier[];
   @Field(() => Boolean, { nullable: true }) enabled?: boolean;
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { describeIssues } from '../../shared/zod';
 import type { Tier } from '../providers/model.entity';
-import type { ChatMessage } from '../upstream/upstream.types';
 
 export interface ClassifierRules {
   /** Simple: at most this many messages... */
@@ -75,7 +74,8 @@ export function parseRoutingRules(raw: string, base: ClassifierRules = DEFAULT_R
 }
 
 export interface ClassifyInput {
-  messages: readonly ChatMessage[];
+  /** The messages' text (each message's string content, or its text parts joined). */
+  messages: readonly { content: string }[];
   intent?: string | null;
   requiresReasoning?: boolean | null;
 }

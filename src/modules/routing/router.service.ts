@@ -39,8 +39,8 @@ export function parseFallbackChain(raw: string): FallbackStep[] {
   if (parts.length === 1 && parts[0] === 'none') return [];
   return parts.map((part) => {
     if (part === 'tier' || part === 'cheaper') return { kind: part };
-    const model = /^model:(.+)$/.exec(part);
-    if (model) return { kind: 'model', name: model[1].trim() };
+    const model = /^model:(.+)$/.exec(part)?.[1];
+    if (model) return { kind: 'model', name: model.trim() };
     throw new Error(`unknown fallback step "${part}" (use tier, cheaper, model:NAME or none)`);
   });
 }
@@ -74,11 +74,7 @@ export class RouterService {
     maxTokens: number,
     advance = true,
   ): RoutePlan {
-    if (requested !== 'auto') {
-      const model = catalog.models.get(requested);
-      if (!model || !model.enabled) throw new BadInputError(`Unknown model "${requested}"`, 'model');
-      return { tier: null, chain: [model] };
-    }
+    if (requested !== 'auto') return { tier: null, chain: [this.named(catalog, requested)] };
     const ranked = (t: Tier) =>
       [...catalog.models.values()]
         .filter((m) => m.enabled && m.tiers.includes(t))
@@ -118,9 +114,22 @@ export class RouterService {
     return { tier, chain };
   }
 
-  /** The enabled models routing may send to now, whatever their tier (what a DOWNGRADE may move a call to). */
+  /** The model a call names: exactly that one, enabled, or a BAD_USER_INPUT naming it. */
+  named(catalog: Catalog, name: string): Model {
+    const model = catalog.models.get(name);
+    if (!model || !model.enabled) throw new BadInputError(`Unknown model "${name}"`, 'model');
+    return model;
+  }
+
+  /**
+   * The enabled chat models routing may send to now, whatever their tier (what a DOWNGRADE may
+   * move a call to): a model in no tier (an embedding model, or one kept for explicit calls) is
+   * never a call's replacement.
+   */
   healthyModels(catalog: Catalog): Model[] {
-    return [...catalog.models.values()].filter((m) => m.enabled && this.isUsable(catalog, m));
+    return [...catalog.models.values()].filter(
+      (m) => m.enabled && m.tiers.length > 0 && this.isUsable(catalog, m),
+    );
   }
 
   /** True when routing may still send to this model (re-checked before each fallback). */
@@ -141,11 +150,12 @@ export class RouterService {
       return provider !== undefined && this.health.hasCapacity(provider);
     });
     const pool = withCapacity.length > 0 ? withCapacity : own;
-    if (pool.length === 0) return undefined;
-    const ties = pool.filter((c) => c.cost === pool[0].cost);
-    if (ties.length === 1) return ties[0].m;
+    const cheapest = pool[0];
+    if (!cheapest) return undefined;
+    const ties = pool.filter((c) => c.cost === cheapest.cost);
+    if (ties.length === 1) return cheapest.m;
     const turn = this.turns.get(tier) ?? 0;
     if (advance) this.turns.set(tier, turn + 1);
-    return ties[turn % ties.length].m;
+    return ties[turn % ties.length]!.m;
   }
 }

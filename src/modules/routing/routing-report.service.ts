@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { BadInputError } from '../../shared/errors';
 import { parseUsd, ratio, type Pico } from '../../shared/money';
 import type { CatalogService } from '../providers/catalog.service';
+import { priceUsage } from '../providers/pricing';
 
 export interface RouteStats {
   /** "TIER:model" as the reference names routes; explicit calls are "EXPLICIT:model". */
@@ -16,7 +17,12 @@ export interface RouteStats {
   unpricedRequests: number;
   promptTokens: number;
   completionTokens: number;
+  /** Of the prompt tokens, read from and written to the provider's cache. */
+  cachedPromptTokens: number;
+  cacheWriteTokens: number;
   cost: Pico;
+  /** What the provider's cache saved on this route against the full prompt price. */
+  cacheSavings: Pico;
   costPerRequest: Pico;
   averageLatencyMs: number;
   averageUpstreamLatencyMs: number;
@@ -34,6 +40,7 @@ export interface RoutingReport {
   failures: number;
   unpricedRequests: number;
   cost: Pico;
+  cacheSavings: Pico;
   averageCostPerRequest: Pico;
   baselineCost: Pico;
   savings: Pico;
@@ -50,8 +57,13 @@ interface Row {
   unpriced: string;
   prompt_tokens: string;
   completion_tokens: string;
+  cached_prompt_tokens: string;
+  cache_write_tokens: string;
   cost: string;
+  cache_savings: string;
   priced_prompt: string;
+  priced_cached: string;
+  priced_writes: string;
   priced_completion: string;
   priced_cost: string;
   latency: string;
@@ -60,8 +72,9 @@ interface Row {
 
 /**
  * The routing report: requests and exact cost per tier:model over a range, and the savings
- * against a baseline model priced on the same prompt and completion tokens. Read from the
- * ledger (usage_records), so it covers every instance and survives restarts.
+ * against a baseline model priced on the same tokens, class by class (its own cache prices, where
+ * it has them). Chat calls only: embeddings are never routed. Read from the ledger
+ * (usage_records), so it covers every instance and survives restarts.
  */
 export class RoutingReportService {
   constructor(
@@ -82,25 +95,40 @@ export class RoutingReportService {
               count(*) FILTER (WHERE ok AND NOT priced) AS unpriced,
               coalesce(sum(prompt_tokens) FILTER (WHERE ok), 0) AS prompt_tokens,
               coalesce(sum(completion_tokens) FILTER (WHERE ok), 0) AS completion_tokens,
+              coalesce(sum(cached_prompt_tokens) FILTER (WHERE ok), 0) AS cached_prompt_tokens,
+              coalesce(sum(cache_write_tokens) FILTER (WHERE ok), 0) AS cache_write_tokens,
               coalesce(sum(cost) FILTER (WHERE ok), 0) AS cost,
+              coalesce(sum(cache_savings) FILTER (WHERE ok), 0) AS cache_savings,
               coalesce(sum(prompt_tokens) FILTER (WHERE ok AND priced), 0) AS priced_prompt,
+              coalesce(sum(cached_prompt_tokens) FILTER (WHERE ok AND priced), 0) AS priced_cached,
+              coalesce(sum(cache_write_tokens) FILTER (WHERE ok AND priced), 0) AS priced_writes,
               coalesce(sum(completion_tokens) FILTER (WHERE ok AND priced), 0) AS priced_completion,
               coalesce(sum(cost) FILTER (WHERE ok AND priced), 0) AS priced_cost,
               coalesce(sum(gateway_latency_ms) FILTER (WHERE ok), 0) AS latency,
               coalesce(sum(upstream_latency_ms) FILTER (WHERE ok), 0) AS upstream_latency
          FROM (SELECT *, outcome = 'SUCCESS' AS ok FROM usage_records
-                WHERE project_id = $1 AND created_at >= $2 AND created_at < $3) u
+                WHERE project_id = $1 AND created_at >= $2 AND created_at < $3 AND kind = 'CHAT') u
         GROUP BY 1, 2 ORDER BY 1, 2`,
       [projectId, from, to],
     );
-    const priceOnBaseline = (prompt: bigint, completion: bigint): Pico =>
-      // Prices carry at most 6 decimals per million tokens, so this division is exact.
-      (prompt * baseline.promptPrice + completion * baseline.completionPrice) / 1_000_000n;
+    // The route's priced tokens at the baseline's prices, class by class (a total of whole calls'
+    // tokens: priced per million as one sum, exact as each call's cost is).
+    const priceOnBaseline = (r: Row): Pico =>
+      priceUsage(
+        {
+          prompt: Number(r.priced_prompt),
+          cachedPrompt: Number(r.priced_cached),
+          cacheWrite: Number(r.priced_writes),
+          completion: Number(r.priced_completion),
+          reasoning: 0,
+        },
+        baseline,
+      ).cost;
 
     const routes = rows.map((r): RouteStats => {
       const requests = Number(r.requests);
       const cost = parseUsd(r.cost);
-      const baselineCost = priceOnBaseline(BigInt(r.priced_prompt), BigInt(r.priced_completion));
+      const baselineCost = priceOnBaseline(r);
       return {
         key: `${r.tier}:${r.model}`,
         tier: r.tier,
@@ -110,7 +138,10 @@ export class RoutingReportService {
         unpricedRequests: Number(r.unpriced),
         promptTokens: Number(r.prompt_tokens),
         completionTokens: Number(r.completion_tokens),
+        cachedPromptTokens: Number(r.cached_prompt_tokens),
+        cacheWriteTokens: Number(r.cache_write_tokens),
         cost,
+        cacheSavings: parseUsd(r.cache_savings),
         costPerRequest: average(cost, requests),
         averageLatencyMs: requests === 0 ? 0 : Number(r.latency) / requests,
         averageUpstreamLatencyMs: requests === 0 ? 0 : Number(r.upstream_latency) / requests,
@@ -132,6 +163,7 @@ export class RoutingReportService {
       failures: count((r) => r.failures),
       unpricedRequests: count((r) => r.unpricedRequests),
       cost,
+      cacheSavings: sum((r) => r.cacheSavings),
       averageCostPerRequest: average(cost, requests),
       baselineCost,
       savings,

@@ -1,6 +1,6 @@
-import { Arg, Ctx, Query, Resolver } from 'type-graphql';
-import type { Context } from '../projects/request-context';
-import { requireProjectKey } from '../projects/auth.service';
+import { Arg, Authorized, Query, Resolver } from 'type-graphql';
+import { CurrentKey, Role } from '../projects/access';
+import type { KeyPrincipal } from '../projects/auth.service';
 import type { RoutingReportService } from './routing-report.service';
 import { RoutingReportType } from './routing.types';
 
@@ -8,17 +8,17 @@ import { RoutingReportType } from './routing.types';
 export class RoutingResolver {
   constructor(private readonly reports: RoutingReportService) {}
 
+  @Authorized(Role.PROJECT)
   @Query(() => RoutingReportType, {
     description:
       'Requests, exact cost and latency per tier:model over [from, to), and the savings against a baseline model priced on the same tokens.',
   })
   routingReport(
-    @Ctx() ctx: Context,
+    @CurrentKey() who: KeyPrincipal,
     @Arg('from') from: Date,
     @Arg('to') to: Date,
     @Arg('baselineModel', () => String, { defaultValue: 'gpt-4.1' }) baselineModel: string,
   ): Promise<RoutingReportType> {
-    const who = requireProjectKey(ctx);
     return this.reports.report(who.projectId, from, to, baselineModel);
   }
 }

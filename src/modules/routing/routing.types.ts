@@ -13,7 +13,13 @@ export class RouteStatsType {
   unpricedRequests!: number;
   @Field(() => Int) promptTokens!: number;
   @Field(() => Int) completionTokens!: number;
+  @Field(() => Int, { description: "Of the prompt, read from the provider's cache." })
+  cachedPromptTokens!: number;
+  @Field(() => Int, { description: "Of the prompt, written to the provider's cache." })
+  cacheWriteTokens!: number;
   @Field(() => USDScalar) cost!: Pico;
+  @Field(() => USDScalar, { description: "What the provider's cache saved against the full prompt price." })
+  cacheSavings!: Pico;
   @Field(() => USDScalar, { description: 'cost / requests, to the nearest pico-dollar.' })
   costPerRequest!: Pico;
   @Field(() => Float, { description: 'Average gateway latency of successful calls, ms.' })
@@ -21,7 +27,8 @@ export class RouteStatsType {
   @Field(() => Float, { description: 'Average upstream latency of successful calls, ms.' })
   averageUpstreamLatencyMs!: number;
   @Field(() => USDScalar, {
-    description: 'The same prompt and completion tokens priced on the baseline model.',
+    description:
+      'The same tokens priced on the baseline model, class by class (its cache prices where it has them).',
   })
   baselineCost!: Pico;
   @Field(() => USDScalar, { description: 'baselineCost minus cost (negative when the route was dearer).' })
@@ -37,6 +44,8 @@ export class RoutingReportType {
   @Field(() => Int) failures!: number;
   @Field(() => Int) unpricedRequests!: number;
   @Field(() => USDScalar) cost!: Pico;
+  @Field(() => USDScalar, { description: "What the providers' caches saved against the full prompt prices." })
+  cacheSavings!: Pico;
   @Field(() => USDScalar, { description: 'cost / requests, to the nearest pico-dollar.' })
   averageCostPerRequest!: Pico;
   @Field(() => USDScalar) baselineCost!: Pico;

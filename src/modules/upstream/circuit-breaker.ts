@@ -1,4 +1,6 @@
-export type CircuitState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
+/** CLOSED: calls pass. OPEN: calls are refused. HALF_OPEN: the next call is a probe. */
+export const CircuitState = { CLOSED: 'CLOSED', OPEN: 'OPEN', HALF_OPEN: 'HALF_OPEN' } as const;
+export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
 
 export interface BreakerPolicy {
   /** Consecutive failures that open the circuit. */

@@ -1,6 +1,7 @@
 import { errors as undiciErrors, request, type Dispatcher } from 'undici';
 import { EgressRefusedError } from '../../shared/egress';
 import { parseRetryAfter } from './retry';
+import { ChunkAssembler, readCompletion, readEmbeddings } from './chat-answer';
 import { sseEvents } from './sse';
 import {
   UpstreamHttpError,
@@ -12,7 +13,7 @@ import {
   type UpstreamTransport,
 } from './upstream.types';
 
-/** An OpenAI-compatible `/chat/completions` upstream over a keep-alive connection pool. */
+/** An OpenAI-compatible upstream (`/chat/completions`, `/embeddings`) over a keep-alive connection pool. */
 export class OpenAiTransport implements UpstreamTransport {
   constructor(
     private readonly baseUrl: string,
@@ -22,27 +23,59 @@ export class OpenAiTransport implements UpstreamTransport {
   ) {}
 
   async complete(req: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply> {
+    const streaming = req.onChunk !== undefined;
+    const options = req.body.stream_options;
+    // The client's request as it sent it, with the upstream's model name, and always asking for a
+    // stream's usage (what the call is metered on; the door drops that chunk if the client did not ask).
+    const body = {
+      ...req.body,
+      model: req.model,
+      // (a body that says stream: true on the whole-answer path is told otherwise; nothing else is added)
+      ...(streaming
+        ? { stream: true, stream_options: { ...(isObject(options) ? options : {}), include_usage: true } }
+        : req.body.stream === true
+          ? { stream: false }
+          : {}),
+    };
+    const response = await this.post('/chat/completions', body, req.signal, apiKey, streaming);
+    if (streaming) return readStream(response.body, req.model, req.onChunk!, req.signal);
+    return readCompletion(await response.text(), req.model);
+  }
+
+  async embed(req: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply> {
+    const response = await this.post(
+      '/embeddings',
+      { ...req.body, model: req.model },
+      req.signal,
+      apiKey,
+      false,
+    );
+    return readEmbeddings(await response.text(), req.model);
+  }
+
+  /**
+   * POSTs a JSON body; an HTTP error is thrown with the upstream's reason. A whole answer must
+   * come within the timeout (its `text()` included); a stream may take longer, but no gap in it may.
+   */
+  private async post(
+    path: string,
+    payload: Record<string, unknown>,
+    clientSignal: AbortSignal | undefined,
+    apiKey: string | undefined,
+    streaming: boolean,
+  ): Promise<{ body: AsyncIterable<Uint8Array>; text: () => Promise<string> }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (apiKey) headers.authorization = `Bearer ${apiKey}`;
-    const streaming = req.onDelta !== undefined;
-    const body = JSON.stringify({
-      model: req.model,
-      messages: req.messages.map((m) => (m.name ? m : { role: m.role, content: m.content })),
-      max_tokens: req.maxTokens,
-      ...(req.temperature === null || req.temperature === undefined ? {} : { temperature: req.temperature }),
-      // Always ask for the usage of a stream: it is what the call is metered on.
-      ...(streaming ? { stream: true, stream_options: { include_usage: true } } : {}),
-    });
-    // A whole answer must come within the timeout; a stream may take longer, but no gap in it may.
+    // (undici's own timeouts tick coarsely, up to half a second late: the whole answer's is exact.)
     const deadline = streaming ? undefined : AbortSignal.timeout(this.timeoutMs);
-    const signals = [req.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
-    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+    const signals = [clientSignal, deadline].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     let response: Awaited<ReturnType<typeof request>>;
     try {
-      response = await request(`${this.baseUrl}/chat/completions`, {
+      response = await request(`${this.baseUrl}${path}`, {
         method: 'POST',
         headers,
-        body,
+        body: JSON.stringify(payload),
         dispatcher: this.dispatcher,
         signal,
         headersTimeout: this.timeoutMs,
@@ -51,25 +84,28 @@ export class OpenAiTransport implements UpstreamTransport {
     } catch (error) {
       throw toNetworkError(error);
     }
-    if (streaming && response.statusCode < 400)
-      return readStream(response.body, req.model, req.onDelta!, signal);
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      throw toNetworkError(error);
-    }
+    const text = async () => {
+      try {
+        return await response.body.text();
+      } catch (error) {
+        throw toNetworkError(error);
+      }
+    };
     if (response.statusCode >= 400) {
+      const said = await text();
       throw new UpstreamHttpError(
         response.statusCode,
         parseRetryAfter(response.headers),
-        `upstream answered ${response.statusCode}: ${text.slice(0, 200)}`,
-        errorBody(text),
+        `upstream answered ${response.statusCode}: ${said.slice(0, 200)}`,
+        errorBody(said),
       );
     }
-    return parseCompletion(text, req.model);
+    return { body: response.body, text };
   }
 }
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** OpenAI's error body, or the fields of it that are there; undefined when the body is not that. */
 function errorBody(text: string): UpstreamErrorBody | undefined {
@@ -101,80 +137,41 @@ function toNetworkError(error: unknown): UpstreamNetworkError | EgressRefusedErr
   return new UpstreamNetworkError(timeout ? 'timeout' : 'connection', String(message ?? error));
 }
 
-interface WireChunk {
-  model?: unknown;
-  choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[];
-  usage?: WireCompletion['usage'];
-}
-
-/** Reads an OpenAI chat-completion event stream, handing each text delta on as it comes. */
+/** Reads an OpenAI chat-completion event stream, handing each chunk on as it comes. */
 async function readStream(
   body: AsyncIterable<Uint8Array>,
   askedModel: string,
-  onDelta: (text: string) => void,
+  onChunk: (chunk: Record<string, unknown>) => void,
   signal: AbortSignal | undefined,
 ): Promise<UpstreamReply> {
-  let content = '';
-  let model = askedModel;
-  let finishReason = 'stop';
-  let usage: WireCompletion['usage'] = null;
+  const answer = new ChunkAssembler();
   try {
     for await (const { data } of sseEvents(body)) {
       if (data === '[DONE]') break;
       signal?.throwIfAborted(); // what is already buffered must not reach a caller who left
-      let chunk: WireChunk;
+      let chunk: unknown;
       try {
-        chunk = JSON.parse(data) as WireChunk;
+        chunk = JSON.parse(data);
       } catch {
         throw new UpstreamProtocolError('upstream sent a stream event that is not JSON');
       }
-      if (typeof chunk.model === 'string' && chunk.model) model = chunk.model;
-      if (chunk.usage) usage = chunk.usage;
-      const choice = chunk.choices?.[0];
-      if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
-      const delta = choice?.delta?.content;
-      if (typeof delta === 'string' && delta.length > 0) {
-        content += delta;
-        onDelta(delta);
+      if (!isObject(chunk))
+        throw new UpstreamProtocolError('upstream sent a stream event that is not an object');
+      if (isObject(chunk.error)) {
+        const said = errorBody(data);
+        throw new UpstreamHttpError(
+          500,
+          undefined,
+          `upstream failed mid-stream: ${said?.message ?? 'error event'}`,
+          said,
+        );
       }
+      answer.add(chunk);
+      onChunk(chunk);
     }
   } catch (error) {
-    if (error instanceof UpstreamProtocolError) throw error;
+    if (error instanceof UpstreamProtocolError || error instanceof UpstreamHttpError) throw error;
     throw toNetworkError(error);
   }
-  return { content, finishReason, model, usage: usage ? toUsage(usage) : null };
-}
-
-function toUsage(usage: NonNullable<WireCompletion['usage']>): UpstreamReply['usage'] {
-  return {
-    promptTokens: usage.prompt_tokens as number,
-    completionTokens: usage.completion_tokens as number,
-    totalTokens: usage.total_tokens as number,
-  };
-}
-
-interface WireCompletion {
-  model?: unknown;
-  choices?: { message?: { content?: unknown }; finish_reason?: unknown }[];
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | null;
-}
-
-export function parseCompletion(text: string, askedModel: string): UpstreamReply {
-  let wire: WireCompletion;
-  try {
-    wire = JSON.parse(text) as WireCompletion;
-  } catch {
-    throw new UpstreamProtocolError('upstream sent a body that is not JSON');
-  }
-  const choice = wire.choices?.[0];
-  if (!choice || typeof choice.message?.content !== 'string') {
-    throw new UpstreamProtocolError('upstream sent no choice with text content');
-  }
-  const usage = wire.usage;
-  return {
-    content: choice.message.content,
-    finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop',
-    model: typeof wire.model === 'string' && wire.model ? wire.model : askedModel,
-    usage: usage ? toUsage(usage) : null,
-  };
+  return answer.reply(askedModel);
 }

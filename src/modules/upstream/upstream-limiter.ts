@@ -98,7 +98,7 @@ export class UpstreamLimiter {
     const n = slots.keys.length;
     let fallback: KeySlot | null = null;
     for (let i = 0; i < n; i++) {
-      const key = slots.keys[(slots.cursor + i) % n];
+      const key = slots.keys[(slots.cursor + i) % n]!;
       if (exclude.has(key.index) || key.failedUntil > now) continue;
       fallback ??= key;
       if (this.free(key, now)) {
@@ -116,7 +116,7 @@ export class UpstreamLimiter {
    * than the time left is RATE_LIMITED.
    */
   async acquire(provider: Provider, keyIndex: number, signal?: AbortSignal): Promise<() => void> {
-    const key = this.slots(provider).keys[keyIndex];
+    const key = this.key(provider, keyIndex);
     const deadline = Date.now() + this.policy.queueTimeoutMs;
     let release: () => void;
     try {
@@ -155,7 +155,14 @@ export class UpstreamLimiter {
 
   /** A 401/403: the key is left out for the cooldown. */
   markFailed(provider: Provider, keyIndex: number, now = Date.now()): void {
-    this.slots(provider).keys[keyIndex].failedUntil = now + this.policy.keyCooldownMs;
+    this.key(provider, keyIndex).failedUntil = now + this.policy.keyCooldownMs;
+  }
+
+  /** A key slot by the index pickKey gave; a wrong index is a bug, not a condition to handle. */
+  private key(provider: Provider, keyIndex: number): KeySlot {
+    const key = this.slots(provider).keys[keyIndex];
+    if (!key) throw new Error(`provider ${provider.id} has no key slot ${keyIndex}`);
+    return key;
   }
 
   view(provider: Provider, now = Date.now()): UpstreamKeyView[] {

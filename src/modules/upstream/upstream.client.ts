@@ -19,7 +19,7 @@ import {
   UpstreamHttpError,
   UpstreamNetworkError,
   UpstreamProtocolError,
-  type ChatMessage,
+  type UpstreamOperation,
   type UpstreamReply,
   type UpstreamTransport,
 } from './upstream.types';
@@ -35,13 +35,14 @@ export interface CallResult {
 export interface UpstreamCall {
   provider: Provider;
   model: Model;
-  messages: ChatMessage[];
-  maxTokens: number;
-  temperature: number | null;
+  /** Chat (the default) or embeddings. */
+  operation?: UpstreamOperation;
+  /** OpenAI's request, as the client sent it (the model is set to the upstream's name). */
+  body: Record<string, unknown>;
   /** Aborts the call (the client went away, or the call's deadline passed). */
   signal?: AbortSignal;
-  /** Streams the reply: each piece of text as it arrives. */
-  onDelta?: (text: string) => void;
+  /** Streams the reply: each chunk as it arrives. */
+  onChunk?: (chunk: Record<string, unknown>) => void;
   /**
    * The caller has another model to fall back on: a timeout then ends this model's tries at once
    * (a model that hung once is likely to hang again; the next one is the better bet).
@@ -100,11 +101,11 @@ export class UpstreamClient {
     const transport = this.transport(provider);
     // Once a streamed piece reached the caller, the call can no longer be retried or rerouted.
     let delivered = false;
-    const onDelta = call.onDelta;
-    const deliver = onDelta
-      ? (text: string) => {
+    const onChunk = call.onChunk;
+    const deliver = onChunk
+      ? (chunk: Record<string, unknown>) => {
           delivered = true;
-          onDelta(text);
+          onChunk(chunk);
         }
       : undefined;
     const values = this.keyValues(provider);
@@ -140,17 +141,10 @@ export class UpstreamClient {
       attempts++;
       let error: unknown;
       try {
-        const reply = await transport.complete(
-          {
-            model: model.upstreamName,
-            messages: call.messages,
-            maxTokens: call.maxTokens,
-            temperature: call.temperature,
-            signal,
-            onDelta: deliver,
-          },
-          values[key] ?? undefined,
-        );
+        const request = { model: model.upstreamName, body: call.body, signal, onChunk: deliver };
+        const reply = await (call.operation === 'embeddings'
+          ? transport.embed(request, values[key] ?? undefined)
+          : transport.complete(request, values[key] ?? undefined));
         breaker.onSuccess(pass);
         return { reply, attempts, upstreamLatencyMs: Math.round(performance.now() - started) };
       } catch (caught) {

@@ -1,45 +1,48 @@
-export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
-export const CHAT_ROLES: readonly ChatRole[] = ['system', 'user', 'assistant', 'tool'];
-
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-  name?: string | null;
-}
+import type { OpenAiToolCall } from '../../shared/openai-wire';
+import type { TokenUsage } from '../../shared/token-usage';
 
 export interface UpstreamRequest {
   /** The model name the upstream knows. */
   model: string;
-  messages: ChatMessage[];
-  maxTokens: number;
-  temperature?: number | null;
+  /** OpenAI's chat request to send (the transport sets the model and the streaming flags). */
+  body: Record<string, unknown>;
   signal?: AbortSignal;
   /**
-   * Streams the reply: each piece of text is handed here as it arrives (and the upstream is
-   * asked for its usage at the end). The returned reply still carries the whole text.
+   * Streams the reply: each chunk (OpenAI's chat.completion.chunk shape) is handed here as it
+   * arrives, and the upstream is asked for its usage at the end. The returned reply still carries
+   * the whole answer, assembled from the chunks.
    */
-  onDelta?: (text: string) => void;
-}
-
-export interface UpstreamUsage {
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
+  onChunk?: (chunk: Record<string, unknown>) => void;
 }
 
 export interface UpstreamReply {
+  /**
+   * The answer in OpenAI's chat.completion shape, every field the upstream sent (a stream's,
+   * assembled); for an embeddings call, OpenAI's embedding list as sent.
+   */
+  completion: Record<string, unknown>;
+  /** The first choice's text ("" when there is none). */
   content: string;
+  toolCalls: OpenAiToolCall[];
+  refusal: string | null;
   finishReason: string;
   /** The model the upstream says served the call (may differ from the one asked). */
   model: string;
-  /** Null when the upstream sent no usage; the caller counts with the tokenizer then. */
-  usage: UpstreamUsage | null;
+  /** Null when the upstream sent no usage (or none that adds up); the caller counts with the tokenizer then. */
+  usage: TokenUsage | null;
+  /** The upstream sent usage that does not add up (negative, or a total that is not prompt + completion). */
+  inconsistentUsage: boolean;
 }
 
 /** One upstream call on one key; retries, rotation and limits live around it, not in it. */
 export interface UpstreamTransport {
   complete(request: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply>;
+  /** OpenAI's embeddings request (`body`), never streamed; the reply's usage is prompt tokens only. */
+  embed(request: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply>;
 }
+
+/** What a call asks of the upstream: a chat completion or embeddings. */
+export type UpstreamOperation = 'chat' | 'embeddings';
 
 /** What an upstream's error body said (OpenAI's `{"error": {message, type, param, code}}`), when it said it. */
 export interface UpstreamErrorBody {

@@ -2,7 +2,18 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 
 import { moneyTransformer } from '../../shared/columns';
 import type { Pico } from '../../shared/money';
 
-export type UsageOutcome = 'SUCCESS' | 'UPSTREAM_ERROR' | 'CANCELLED' | 'ABANDONED';
+/** How a call that reached an upstream ended. */
+export const UsageOutcome = {
+  SUCCESS: 'SUCCESS',
+  UPSTREAM_ERROR: 'UPSTREAM_ERROR',
+  CANCELLED: 'CANCELLED',
+  ABANDONED: 'ABANDONED',
+} as const;
+export type UsageOutcome = (typeof UsageOutcome)[keyof typeof UsageOutcome];
+
+/** What a usage record is of: a chat completion or an embedding. */
+export const UsageKind = { CHAT: 'CHAT', EMBEDDING: 'EMBEDDING' } as const;
+export type UsageKind = (typeof UsageKind)[keyof typeof UsageKind];
 
 /**
  * One completion that reached an upstream. Append-only: never updated; deleted only when it is an
@@ -31,6 +42,9 @@ export class UsageRecord {
   @Column({ type: 'uuid', nullable: true })
   reservationId!: string | null;
 
+  @Column({ type: 'varchar', length: 16, default: UsageKind.CHAT })
+  kind!: UsageKind;
+
   @Column({ type: 'varchar', length: 200 })
   modelRequested!: string;
 
@@ -51,6 +65,26 @@ export class UsageRecord {
 
   @Column({ type: 'integer' })
   totalTokens!: number;
+
+  /** Of the prompt tokens, those read from the provider's cache. */
+  @Column({ type: 'integer', default: 0 })
+  cachedPromptTokens!: number;
+
+  /** Of the prompt tokens, those written to the provider's cache. */
+  @Column({ type: 'integer', default: 0 })
+  cacheWriteTokens!: number;
+
+  /** Of the completion tokens, those spent reasoning (reported, not charged twice). */
+  @Column({ type: 'integer', default: 0 })
+  reasoningTokens!: number;
+
+  /** What the cache saved against the full prompt price (negative when cache writes cost more). */
+  @Column({ type: 'numeric', precision: 30, scale: 12, default: 0, transformer: moneyTransformer })
+  cacheSavings!: Pico;
+
+  /** Why the cost is not the plain product of prices, when it is not (a token class without its price). */
+  @Column({ type: 'varchar', length: 300, nullable: true })
+  priceNote!: string | null;
 
   @Column({ type: 'numeric', precision: 30, scale: 12, transformer: moneyTransformer })
   cost!: Pico;

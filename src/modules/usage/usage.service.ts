@@ -3,7 +3,15 @@ import { BadInputError } from '../../shared/errors';
 import { parseUsd, type Pico } from '../../shared/money';
 import type { UsageRecord } from './usage-record.entity';
 
-export type UsageGroupBy = 'MODEL' | 'DAY' | 'API_KEY' | 'ROUTE';
+/** How usage totals are grouped: by served model, UTC day, API key, route (tier:model), or kind (CHAT, EMBEDDING). */
+export const UsageGroupBy = {
+  MODEL: 'MODEL',
+  DAY: 'DAY',
+  API_KEY: 'API_KEY',
+  ROUTE: 'ROUTE',
+  KIND: 'KIND',
+} as const;
+export type UsageGroupBy = (typeof UsageGroupBy)[keyof typeof UsageGroupBy];
 
 export interface UsageGroup {
   key: string;
@@ -11,7 +19,14 @@ export interface UsageGroup {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Of the prompt tokens, read from and written to the provider's cache. */
+  cachedPromptTokens: number;
+  cacheWriteTokens: number;
+  /** Of the completion tokens, spent reasoning. */
+  reasoningTokens: number;
   cost: Pico;
+  /** What the provider's cache saved against the full prompt price. */
+  cacheSavings: Pico;
 }
 
 export interface UsageRange {
@@ -26,6 +41,7 @@ const GROUP_SQL: Record<UsageGroupBy, string> = {
   DAY: "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
   API_KEY: "coalesce(api_key_id::text, '')",
   ROUTE: "coalesce(route_tier, 'EXPLICIT') || ':' || model_served",
+  KIND: 'kind',
 };
 
 /** The usage records' reports (the records are written by the ledger: budgets/ledger.ts). */
@@ -40,10 +56,16 @@ export class UsageService {
       requests: string;
       prompt_tokens: string;
       completion_tokens: string;
+      cached_prompt_tokens: string;
+      cache_write_tokens: string;
+      reasoning_tokens: string;
       cost: string;
+      cache_savings: string;
     }[] = await this.db.query(
       `SELECT ${group} AS key, count(*) AS requests, sum(prompt_tokens) AS prompt_tokens,
-              sum(completion_tokens) AS completion_tokens, sum(cost) AS cost
+              sum(completion_tokens) AS completion_tokens, sum(cached_prompt_tokens) AS cached_prompt_tokens,
+              sum(cache_write_tokens) AS cache_write_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+              sum(cost) AS cost, sum(cache_savings) AS cache_savings
          FROM usage_records
         WHERE project_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4::uuid IS NULL OR api_key_id = $4)
         GROUP BY 1 ORDER BY 1`,
@@ -55,7 +77,11 @@ export class UsageService {
       promptTokens: Number(r.prompt_tokens),
       completionTokens: Number(r.completion_tokens),
       totalTokens: Number(r.prompt_tokens) + Number(r.completion_tokens),
+      cachedPromptTokens: Number(r.cached_prompt_tokens),
+      cacheWriteTokens: Number(r.cache_write_tokens),
+      reasoningTokens: Number(r.reasoning_tokens),
       cost: parseUsd(r.cost),
+      cacheSavings: parseUsd(r.cache_savings),
     }));
   }
 
@@ -90,7 +116,7 @@ export function encodeCursor(record: Pick<UsageRecord, 'createdAt' | 'id'>): str
 }
 
 function decodeCursor(cursor: string): { at: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const [at = '', id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const date = new Date(at);
   if (!id || Number.isNaN(date.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
     throw new BadInputError('Invalid cursor', 'after');

@@ -1,5 +1,4 @@
-import type { AnthropicDeltaUsage, AnthropicUsage } from './anthropic.types';
-import type { OpenAiUsage } from './openai-wire.types';
+import type { OpenAiUsage } from './openai-wire';
 
 /**
  * Token classes in the ledger's terms (OpenAI's accounting): `prompt` is every prompt token,
@@ -25,20 +24,8 @@ export const NO_USAGE: Readonly<TokenUsage> = {
 };
 
 /** A count from an upstream: anything but a non-negative integer reads as 0, never NaN. */
-function count(value: unknown): number {
+export function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
-}
-
-export function usageFromAnthropic(usage: AnthropicUsage | AnthropicDeltaUsage): TokenUsage {
-  const cachedPrompt = count(usage.cache_read_input_tokens);
-  const cacheWrite = count(usage.cache_creation_input_tokens);
-  return {
-    prompt: count(usage.input_tokens) + cachedPrompt + cacheWrite,
-    cachedPrompt,
-    cacheWrite,
-    completion: count(usage.output_tokens),
-    reasoning: count(usage.output_tokens_details?.thinking_tokens),
-  };
 }
 
 export function usageFromOpenAi(usage: OpenAiUsage): TokenUsage {
@@ -59,19 +46,5 @@ export function toOpenAiUsage(usage: TokenUsage): OpenAiUsage {
     total_tokens: usage.prompt + usage.completion,
     prompt_tokens_details: { cached_tokens: usage.cachedPrompt, cache_write_tokens: usage.cacheWrite },
     completion_tokens_details: { reasoning_tokens: usage.reasoning },
-  };
-}
-
-/**
- * `input_tokens` is what is left of the prompt once both cache classes are taken out; an
- * upstream whose classes exceed its own prompt total is clamped at 0 rather than sent negative.
- */
-export function toAnthropicUsage(usage: TokenUsage): AnthropicUsage {
-  return {
-    input_tokens: Math.max(0, usage.prompt - usage.cachedPrompt - usage.cacheWrite),
-    output_tokens: usage.completion,
-    cache_creation_input_tokens: usage.cacheWrite,
-    cache_read_input_tokens: usage.cachedPrompt,
-    ...(usage.reasoning > 0 ? { output_tokens_details: { thinking_tokens: usage.reasoning } } : {}),
   };
 }

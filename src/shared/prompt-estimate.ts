@@ -90,14 +90,15 @@ const REPLY_PRIMING = 3;
 const PART_BOUNDARY = 1;
 // The harmony format (github.com/openai/harmony, docs/format.md) frames a call as
 // `<|start|>assistant<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>ARGS<|call|>`:
-// about 9 tokens besides name and arguments; the older format measured 6 (openai-chat-tokens). Round up.
+// about 9 tokens besides name and arguments; on gpt-3.5 the API counted 3 besides the message's own
+// framing (openai-chat-tokens' measurements). Round up to 10.
 const TOOL_CALL_FRAME = 10;
 // ... and a result as `<|start|>functions.NAME to=assistant<|channel|>commentary<|message|>OUTPUT<|end|>`:
 // about 5 besides the name, which we count, on top of the message framing.
 const TOOL_RESULT_FRAME = 5;
 // openai-chat-tokens: the first system message gains a newline when functions are present. We
 // skip its 4-token deduction for a system message (measured on gpt-3.5 and gpt-4o, not on newer
-// models): the estimate stays up to 4 tokens over the cookbook's 101 for its weather example.
+// models): the estimate stays up to 5 tokens over the API's 101 for the cookbook's weather example.
 const SYSTEM_PADDING = 1;
 // A named tool choice costs its name + 4, `none` 1 (openai-chat-tokens, measured); `required` is
 // not documented anywhere: reserve it like a named choice.
@@ -122,7 +123,8 @@ export function estimatePromptTokens(
   const model = options.model ?? (typeof body.model === 'string' ? body.model : undefined);
   const tally = new Tally(imageRulesFor(model));
   const messages = Array.isArray(body.messages) ? body.messages : [];
-  if (body.messages !== undefined && !Array.isArray(body.messages)) tally.parts.text += countJson(body.messages);
+  if (body.messages !== undefined && !Array.isArray(body.messages))
+    tally.parts.text += countJson(body.messages);
   messages.forEach((message, i) => tally.countMessage(message, `messages[${i}]`));
   tally.parts.text += REPLY_PRIMING;
 
@@ -132,13 +134,28 @@ export function estimatePromptTokens(
   tally.parts.responseFormat += countResponseFormat(body.response_format);
 
   const parts = tally.parts;
-  const tokens = parts.text + parts.tools + parts.toolCalls + parts.responseFormat + parts.images + parts.audio + parts.files;
+  const tokens =
+    parts.text +
+    parts.tools +
+    parts.toolCalls +
+    parts.responseFormat +
+    parts.images +
+    parts.audio +
+    parts.files;
   return { tokens, parts, predictionTokens: countPrediction(body.prediction), unbounded: tally.unbounded };
 }
 
 /** Walks the messages, adding each piece to its part. */
 class Tally {
-  readonly parts: PromptEstimateParts = { text: 0, tools: 0, toolCalls: 0, responseFormat: 0, images: 0, audio: 0, files: 0 };
+  readonly parts: PromptEstimateParts = {
+    text: 0,
+    tools: 0,
+    toolCalls: 0,
+    responseFormat: 0,
+    images: 0,
+    audio: 0,
+    files: 0,
+  };
   readonly unbounded: UnboundedPart[] = [];
   /** tool_call_id -> function name, so a tool result is counted with the name OpenAI renders for it. */
   private readonly callNames = new Map<string, string>();
@@ -157,18 +174,22 @@ class Tally {
     if (typeof name === 'string' && name.length > 0) this.parts[part] += TOKENS_PER_NAME + countText(name);
     this.countContent(content, `${path}.content`, part);
     if (refusal !== undefined && refusal !== null) this.parts.text += countValue(refusal);
-    if (Array.isArray(tool_calls)) for (const call of tool_calls) this.parts.toolCalls += this.countToolCall(call);
+    if (Array.isArray(tool_calls))
+      for (const call of tool_calls) this.parts.toolCalls += this.countToolCall(call);
     else if (tool_calls !== undefined) this.parts.toolCalls += countJson(tool_calls);
-    if (isRecord(function_call)) this.parts.toolCalls += this.countToolCall({ type: 'function', function: function_call });
+    if (isRecord(function_call))
+      this.parts.toolCalls += this.countToolCall({ type: 'function', function: function_call });
     if (tool_call_id !== undefined) {
       const called = typeof tool_call_id === 'string' ? this.callNames.get(tool_call_id) : undefined;
       // The id itself is likely not rendered (harmony names the function instead); count it anyway.
-      this.parts.toolCalls += countValue(tool_call_id) + TOOL_RESULT_FRAME + (called ? countText(`functions.${called}`) : 0);
+      this.parts.toolCalls +=
+        countValue(tool_call_id) + TOOL_RESULT_FRAME + (called ? countText(`functions.${called}`) : 0);
     }
     if (audio !== undefined && audio !== null) {
       this.unbounded.push({
         path: `${path}.audio`,
-        reason: 'a previous audio reply referenced by id: its audio tokens are stored at OpenAI, not in the request',
+        reason:
+          'a previous audio reply referenced by id: its audio tokens are stored at OpenAI, not in the request',
       });
     }
     // Fields OpenAI does not document on messages (other providers' `reasoning_content`, say) may
@@ -213,14 +234,17 @@ class Tally {
           path,
           reason:
             typeof file.file_id === 'string'
-              ? "a file by file_id: its bytes are stored at OpenAI, not in the request"
+              ? 'a file by file_id: its bytes are stored at OpenAI, not in the request'
               : "a file: OpenAI bills a PDF's extracted text plus an image of every page, and neither the page count nor the text length can be read from compressed PDF bytes",
         });
         return;
       }
       default:
         this.parts[part] += countJson(item);
-        this.unbounded.push({ path, reason: `a content part of type ${JSON.stringify(item.type)}, which OpenAI does not document` });
+        this.unbounded.push({
+          path,
+          reason: `a content part of type ${JSON.stringify(item.type)}, which OpenAI does not document`,
+        });
     }
   }
 
@@ -286,7 +310,7 @@ function toDefinition(fn: Record<string, unknown>, dropped: unknown[]): ChatComp
   else if (description !== undefined) dropped.push({ description });
   if (isRecord(parameters)) {
     const { type, ...params } = parameters;
-    if (type !== 'object') dropped.push({ type });
+    if (type !== undefined && type !== 'object') dropped.push({ type });
     definition.parameters = toObject(params, 0, dropped);
   } else if (parameters !== undefined) {
     dropped.push({ parameters });
@@ -296,7 +320,11 @@ function toDefinition(fn: Record<string, unknown>, dropped: unknown[]): ChatComp
 }
 
 /** An object schema as the formatter renders it at `indent`: properties (described when indent < 2) and `required`. */
-function toObject(node: Record<string, unknown>, indent: number, dropped: unknown[]): ChatCompletionObjectProperty {
+function toObject(
+  node: Record<string, unknown>,
+  indent: number,
+  dropped: unknown[],
+): ChatCompletionObjectProperty {
   const { properties, required, ...rest } = node;
   const object: ChatCompletionObjectProperty = { type: 'object' };
   if (isRecord(properties)) {
@@ -307,14 +335,20 @@ function toObject(node: Record<string, unknown>, indent: number, dropped: unknow
   } else if (properties !== undefined) {
     rest.properties = properties;
   }
-  if (Array.isArray(required) && required.every((r): r is string => typeof r === 'string')) object.required = required;
+  if (Array.isArray(required) && required.every((r): r is string => typeof r === 'string'))
+    object.required = required;
   else if (required !== undefined) rest.required = required;
   if (Object.keys(rest).length > 0) dropped.push(rest);
   return object;
 }
 
 /** One schema node as the formatter's `formatFunctionType` renders it; what it would not render goes to `dropped`. */
-function toProperty(node: unknown, indent: number, described: boolean, dropped: unknown[]): ChatCompletionFunctionProperty {
+function toProperty(
+  node: unknown,
+  indent: number,
+  described: boolean,
+  dropped: unknown[],
+): ChatCompletionFunctionProperty {
   if (!isRecord(node)) {
     dropped.push(node);
     return { type: 'null' }; // renders as one token, like the `any` the formatter prints for unknown types
@@ -325,10 +359,19 @@ function toProperty(node: unknown, indent: number, described: boolean, dropped: 
   if (type === 'string' && isEnum(values, (v): v is string => typeof v === 'string')) {
     property = { type, enum: values };
     keep.enum = true;
-  } else if ((type === 'number' || type === 'integer') && isEnum(values, (v): v is number | string => typeof v === 'number' || typeof v === 'string')) {
+  } else if (
+    (type === 'number' || type === 'integer') &&
+    isEnum(values, (v): v is number | string => typeof v === 'number' || typeof v === 'string')
+  ) {
     property = { type, enum: values };
     keep.enum = true;
-  } else if (type === 'string' || type === 'number' || type === 'integer' || type === 'boolean' || type === 'null') {
+  } else if (
+    type === 'string' ||
+    type === 'number' ||
+    type === 'integer' ||
+    type === 'boolean' ||
+    type === 'null'
+  ) {
     property = { type };
   } else if (type === 'array') {
     keep.items = isRecord(items);
@@ -355,7 +398,11 @@ function countToolChoice(choice: unknown): number {
   if (choice === 'required') return TOOL_CHOICE_REQUIRED;
   if (isRecord(choice)) {
     // { type: 'function', function: { name } }, { type: 'custom', custom: { name } } or the legacy { name }
-    const target = isRecord(choice.function) ? choice.function : isRecord(choice.custom) ? choice.custom : choice;
+    const target = isRecord(choice.function)
+      ? choice.function
+      : isRecord(choice.custom)
+        ? choice.custom
+        : choice;
     if (typeof target.name === 'string') return countText(target.name) + FUNCTION_CALL_NAME_TOKEN_OVERHEAD;
   }
   return countJson(choice) + FUNCTION_CALL_NAME_TOKEN_OVERHEAD; // allowed_tools, or anything newer
@@ -370,8 +417,10 @@ function countResponseFormat(format: unknown): number {
   if (format === undefined || format === null) return 0;
   if (!isRecord(format)) return countJson(format);
   if (format.type === 'text') return 0;
-  if (format.type === 'json_object') return RESPONSE_FORMAT_FRAME + countText('# Response Formats\n\n## json_object\n\n{"type":"object"}');
-  if (format.type !== 'json_schema' || !isRecord(format.json_schema)) return RESPONSE_FORMAT_FRAME + countJson(format);
+  if (format.type === 'json_object')
+    return RESPONSE_FORMAT_FRAME + countText('# Response Formats\n\n## json_object\n\n{"type":"object"}');
+  if (format.type !== 'json_schema' || !isRecord(format.json_schema))
+    return RESPONSE_FORMAT_FRAME + countJson(format);
   const { name, description, schema, strict: _strict, ...rest } = format.json_schema;
   const heading = `# Response Formats\n\n## ${typeof name === 'string' ? name : safeJson(name)}\n\n`;
   const comment = typeof description === 'string' ? `// ${description}\n` : '';
@@ -380,10 +429,14 @@ function countResponseFormat(format: unknown): number {
 }
 
 function countPrediction(prediction: unknown): number {
-  if (!isRecord(prediction)) return prediction === undefined || prediction === null ? 0 : countJson(prediction);
+  if (!isRecord(prediction))
+    return prediction === undefined || prediction === null ? 0 : countJson(prediction);
   const { content } = prediction;
   if (!Array.isArray(content)) return countValue(content);
-  return content.reduce<number>((n, part) => n + (isRecord(part) ? countValue(part.text) : countValue(part)), 0);
+  return content.reduce<number>(
+    (n, part) => n + (isRecord(part) ? countValue(part.text) : countValue(part)),
+    0,
+  );
 }
 
 // ---------------------------------------------------------------- images
@@ -426,8 +479,9 @@ function patch1536(multiplier: number): PatchRule {
 }
 
 /**
- * gpt-5.2 and later, gpt-6. We could not read the current guide itself; the sources that quote it
- * disagree, so each level takes the dearest reading (see the report of issue 12):
+ * gpt-5.2 and later, gpt-6. We could not read the current guide itself, and the calculators that
+ * quote it (jamesmcroft/openai-image-token-calculator and others on GitHub, community.openai.com
+ * threads 1377015 and 1344040) disagree, so each level takes the dearest reading:
  * - multiplier 1.2 (mini 1.62, nano 2.46: the guide's figures for the small models, above what billing shows);
  * - high: fit 2048px, budget 2500 or 6144 by source: fitting 2048px alone caps it at 4096 patches;
  * - original (and auto, sized like original): 6000px / 10,000 patches by one reading, the image as
@@ -438,7 +492,11 @@ function patchCurrent(name: string, lowFits512: boolean): PatchRule {
   const multiplier = /-nano/.test(name) ? 2.46 : /-mini/.test(name) ? 1.62 : 1.2;
   const high = { maxEdge: 2048, budget: 6144 };
   const low = lowFits512 ? { maxEdge: 512, budget: 256 } : high;
-  return { kind: 'patch', multiplier, sizing: { low, high, original: { maxEdge: Number.POSITIVE_INFINITY, budget: 30_000 } } };
+  return {
+    kind: 'patch',
+    multiplier,
+    sizing: { low, high, original: { maxEdge: Number.POSITIVE_INFINITY, budget: 30_000 } },
+  };
 }
 
 /**
@@ -473,13 +531,22 @@ function imageRulesFor(model: string | undefined): readonly ImageRule[] {
 }
 
 function imageTokens(imageUrl: unknown, rules: readonly ImageRule[]): number {
-  const url = typeof imageUrl === 'string' ? imageUrl : isRecord(imageUrl) && typeof imageUrl.url === 'string' ? imageUrl.url : '';
+  const url =
+    typeof imageUrl === 'string'
+      ? imageUrl
+      : isRecord(imageUrl) && typeof imageUrl.url === 'string'
+        ? imageUrl.url
+        : '';
   const requested = isRecord(imageUrl) ? imageUrl.detail : undefined;
   // `auto` (the default) lets OpenAI pick, so it counts as the dearest level; an unknown level too.
   const detail: Detail = requested === 'low' ? 'low' : requested === 'high' ? 'high' : 'original';
   // Remote URLs are not fetched (egress is the operator's to allow): their size is unknown.
   const size = imageSizeFromDataUrl(url);
-  return Math.max(...rules.map((rule) => (rule.kind === 'tile' ? tileTokens(rule, detail, size) : patchTokens(rule, detail, size))));
+  return Math.max(
+    ...rules.map((rule) =>
+      rule.kind === 'tile' ? tileTokens(rule, detail, size) : patchTokens(rule, detail, size),
+    ),
+  );
 }
 
 /**
@@ -507,7 +574,9 @@ function tileTokens(rule: TileRule, detail: Detail, size: ImageSize | undefined)
  */
 function patchTokens(rule: PatchRule, detail: Detail, size: ImageSize | undefined): number {
   const { maxEdge, budget } = rule.sizing[detail];
-  return ceil((size ? patchCount(size, maxEdge, budget) : Math.min(budget, ceil(maxEdge / 32) ** 2)) * rule.multiplier);
+  return ceil(
+    (size ? patchCount(size, maxEdge, budget) : Math.min(budget, ceil(maxEdge / 32) ** 2)) * rule.multiplier,
+  );
 }
 
 function patchCount(size: ImageSize, maxEdge: number, budget: number): number {
@@ -519,7 +588,7 @@ function patchCount(size: ImageSize, maxEdge: number, budget: number): number {
   const shrink = Math.sqrt((32 * 32 * budget) / (width * height));
   const across = (width * shrink) / 32;
   const down = (height * shrink) / 32;
-  const adjusted = shrink * Math.min(Math.floor(across) / across, Math.floor(down) / down);
+  const adjusted = shrink * Math.min(floor(across) / across, floor(down) / down);
   const resizedWidth = floor(width * adjusted);
   const resizedHeight = floor(height * adjusted);
   // A sliver (one side under a patch after shrinking) has no defined result: charge the budget.
@@ -544,12 +613,13 @@ function audioTokens(input: unknown): number {
 
 /** RIFF/WAVE: the `fmt ` chunk's byte rate (u32 LE at 8 into it) and the `data` chunk's length. */
 function wavSeconds(b: Buffer): number | undefined {
-  if (b.length < 12 || b.toString('latin1', 0, 4) !== 'RIFF' || b.toString('latin1', 8, 12) !== 'WAVE') return undefined;
+  if (b.length < 12 || b.toString('latin1', 0, 4) !== 'RIFF' || b.toString('latin1', 8, 12) !== 'WAVE')
+    return undefined;
   let byteRate = 0;
-  for (let at = 12; at + 8 <= b.length; ) {
+  for (let at = 12; at + 8 <= b.length;) {
     const id = b.toString('latin1', at, at + 4);
     const length = b.readUInt32LE(at + 4);
-    if (id === 'fmt ' && at + 16 <= b.length) byteRate = b.readUInt32LE(at + 16);
+    if (id === 'fmt ' && at + 20 <= b.length) byteRate = b.readUInt32LE(at + 16);
     // A streamed WAV declares 0 or 0xFFFFFFFF for data: the bytes present are what OpenAI gets.
     if (id === 'data') return byteRate > 0 ? Math.min(length, b.length - at - 8) / byteRate : undefined;
     at += 8 + length + (length % 2); // chunks are padded to an even length
