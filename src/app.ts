@@ -37,6 +37,7 @@ import { MemoryRateStore, type RateStore } from './modules/limits/rate.store';
 import { RedisRateStore } from './modules/limits/redis-rate.store';
 import { UpstreamLimiter } from './modules/upstream/upstream-limiter';
 import { openAiRouter } from './modules/openai/openai.router';
+import { messagesRouter } from './modules/messages/messages.router';
 import { AuthThrottle } from './modules/projects/auth-throttle';
 import { clientAddressOf } from './shared/client-address';
 import { LiveSockets } from './server/live-sockets';
@@ -218,6 +219,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     catalog: services.catalog,
     log,
   });
+  const messages = messagesRouter({
+    auth: services.auth,
+    throttle,
+    clientAddress,
+    maxBodyBytes: config.maxBodyBytes,
+    completions: services.completions,
+    log,
+  });
   const http = await startHttpServer({
     config,
     log,
@@ -229,6 +238,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     clientAddress,
     completions: services.completions,
     openAi,
+    messages,
     isReady: () => accepting,
   });
   services.worker.start();

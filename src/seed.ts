@@ -8,6 +8,8 @@ import { parseUsd } from './shared/money';
 
 interface ReferenceModel {
   name: string;
+  /** The demo provider it is on: Claude on the simulator speaking Anthropic's Messages API. */
+  provider: 'simulated' | 'simulated-anthropic';
   prompt: string;
   completion: string;
   /** Cache reads and writes, where the provider prices them apart. */
@@ -21,24 +23,39 @@ interface ReferenceModel {
  * their providers' cache prices, and an embedding model (in no tier: never routed to).
  */
 export const REFERENCE_MODELS: ReferenceModel[] = [
-  { name: 'deepseek-chat', prompt: '0.14', completion: '0.42', tiers: ['SIMPLE', 'MODERATE'] },
+  {
+    name: 'deepseek-chat',
+    provider: 'simulated',
+    prompt: '0.14',
+    completion: '0.42',
+    tiers: ['SIMPLE', 'MODERATE'],
+  },
   {
     name: 'gemini-2.5-flash',
+    provider: 'simulated',
     prompt: '0.10',
     completion: '2.50',
     cachedPrompt: '0.025',
     tiers: ['SIMPLE', 'MODERATE'],
   },
-  { name: 'gpt-4.1', prompt: '2.00', completion: '8.00', cachedPrompt: '0.50', tiers: ['COMPLEX'] },
+  {
+    name: 'gpt-4.1',
+    provider: 'simulated',
+    prompt: '2.00',
+    completion: '8.00',
+    cachedPrompt: '0.50',
+    tiers: ['COMPLEX'],
+  },
   {
     name: 'claude-sonnet-4.5',
+    provider: 'simulated-anthropic',
     prompt: '3.00',
     completion: '15.00',
     cachedPrompt: '0.30',
     cacheWrite: '3.75',
     tiers: ['COMPLEX'],
   },
-  { name: 'text-embedding-3-small', prompt: '0.02', completion: '0', tiers: [] },
+  { name: 'text-embedding-3-small', provider: 'simulated', prompt: '0.02', completion: '0', tiers: [] },
 ];
 
 export interface SeededDemo {
@@ -47,7 +64,8 @@ export interface SeededDemo {
 }
 
 /**
- * On an empty database: a demo project with the simulated provider, the reference models,
+ * On an empty database: a demo project with the simulated providers (one speaking OpenAI's chat,
+ * one Anthropic's Messages for Claude), the reference models,
  * and a daily ($5) and monthly ($50) project budget. Returns null when projects already exist.
  */
 export async function seedDemo(
@@ -62,10 +80,16 @@ export async function seedDemo(
     kind: 'SIMULATED',
     simulation: { latencyMs: 20 },
   });
+  // Claude on the simulator speaking Anthropic's Messages API: prompt caching shows offline.
+  await catalog.createProvider(project.id, {
+    name: 'simulated-anthropic',
+    kind: 'SIMULATED',
+    simulation: { latencyMs: 20, wire: 'ANTHROPIC' },
+  });
   for (const m of REFERENCE_MODELS) {
     await catalog.upsertModel(project.id, {
       name: m.name,
-      provider: 'simulated',
+      provider: m.provider,
       promptPrice: m.prompt,
       completionPrice: m.completion,
       cachedPromptPrice: m.cachedPrompt ?? null,

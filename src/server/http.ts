@@ -68,6 +68,8 @@ export interface HttpDeps {
   completions: CompletionService;
   /** The OpenAI-compatible REST front door, mounted at /v1. */
   openAi: Router;
+  /** The Anthropic-compatible REST front door (/v1/messages), mounted at /v1 before the OpenAI one. */
+  messages: Router;
   isReady: () => boolean;
 }
 
@@ -241,6 +243,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   });
   app.use(consoleRouter());
   app.use(explorerPages({ enabled: config.explorer }));
+  app.use('/v1', deps.messages);
   app.use('/v1', deps.openAi);
   // Every request to /graphql gets an id, answered in x-request-id; what is logged about it carries
   // that id, and the client's trace id when it sent a W3C traceparent.

@@ -82,7 +82,10 @@ describe('embedded mode (PGlite in a local folder, simulated provider, demo seed
       {},
       demoKey,
     );
-    expect(catalog.data!.providers).toEqual([{ name: 'simulated', kind: 'SIMULATED' }]);
+    expect(catalog.data!.providers).toEqual([
+      { name: 'simulated', kind: 'SIMULATED' },
+      { name: 'simulated-anthropic', kind: 'SIMULATED' },
+    ]);
     expect(catalog.data!.models.map((m) => m.name).sort()).toEqual([
       'claude-sonnet-4.5',
       'deepseek-chat',
@@ -169,4 +172,41 @@ describe('embedded mode (PGlite in a local folder, simulated provider, demo seed
     );
     expect(status.data!.budgetStatus.map((s) => s.requests)).toEqual([2, 2]);
   }, 120_000);
+
+  it("the demo's Claude speaks Anthropic offline: a cached prefix is written, then read, at its prices", async () => {
+    const base = app!.url.replace('/graphql', '');
+    const manual = 'Chapter after chapter of the operating manual of the gateway. '.repeat(150);
+    const ask = async () => {
+      const response = await fetch(`${base}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': demoKey },
+        body: JSON.stringify({
+          model: 'claude-sonnet-4.5',
+          max_tokens: 50,
+          system: [{ type: 'text', text: manual, cache_control: { type: 'ephemeral' } }],
+          messages: [{ role: 'user', content: 'What does chapter one say?' }],
+        }),
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as {
+        usage: Record<string, number>;
+        tollgate: { cost: string; cache_savings: string; request_id: string };
+      };
+    };
+    const first = await ask();
+    const second = await ask();
+    expect(first.usage.cache_creation_input_tokens).toBeGreaterThan(1024);
+    expect(second.usage.cache_read_input_tokens).toBe(first.usage.cache_creation_input_tokens);
+    const rows = (await app!.db.query(
+      `SELECT cache_write_tokens, cached_prompt_tokens, cost::text AS cost FROM usage_records
+        WHERE request_id = ANY($1) ORDER BY created_at`,
+      [[first.tollgate.request_id, second.tollgate.request_id]],
+    )) as { cache_write_tokens: number; cached_prompt_tokens: number; cost: string }[];
+    expect(rows.map((r) => [r.cache_write_tokens, r.cached_prompt_tokens])).toEqual([
+      [first.usage.cache_creation_input_tokens, 0],
+      [0, first.usage.cache_creation_input_tokens],
+    ]);
+    expect(Number(rows[1]!.cost)).toBeLessThan(Number(rows[0]!.cost));
+    expect(Number(second.tollgate.cache_savings)).toBeGreaterThan(0);
+  }, 60_000);
 });

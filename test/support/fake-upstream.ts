@@ -11,6 +11,7 @@ export interface UpstreamCall {
   authorization: string | undefined;
   /** e.g. /v1/chat/completions, /v1/embeddings. */
   path: string;
+  headers: http.IncomingHttpHeaders;
 }
 
 export type UpstreamHandler = (
@@ -87,6 +88,7 @@ export class FakeUpstream {
           body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as UpstreamCall['body'],
           authorization: req.headers.authorization,
           path: req.url ?? '',
+          headers: req.headers,
         };
         const index = this.calls.push(call) - 1;
         this.active++;

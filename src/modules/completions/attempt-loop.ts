@@ -86,6 +86,7 @@ export class AttemptLoop {
       model: held.model,
       operation: ctx.req.kind === UsageKind.EMBEDDING ? 'embeddings' : 'chat',
       body: ctx.req.body,
+      ...(ctx.req.native ? { native: ctx.req.native } : {}),
       signal: ctx.signal,
       onChunk: ctx.meter?.onChunk,
       fallbackOnTimeout: !last,

@@ -224,7 +224,12 @@ export class CompletionService {
  */
 export function requestHash(req: ValidRequest): string {
   const { stream: _stream, stream_options: _options, ...body } = req.body;
-  const shape = [body, req.intent, req.requiresReasoning];
+  // A request from another format's door is what its client sent (its OpenAI view may leave out
+  // what only its own upstreams take).
+  const native = req.native && { ...req.native.body, stream: undefined };
+  const shape = native
+    ? [req.native!.format, native, req.intent, req.requiresReasoning]
+    : [body, req.intent, req.requiresReasoning];
   // (a chat request hashes as it did before embeddings existed: stored keys keep their meaning)
   return crypto.hash(
     'sha256',

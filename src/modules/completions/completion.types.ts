@@ -1,3 +1,4 @@
+import type { NativeRequest } from '../../shared/native-request';
 import type { Pico } from '../../shared/money';
 import type { OpenAiToolCall } from '../../shared/openai-wire';
 import type { TokenUsage } from '../../shared/token-usage';
@@ -17,6 +18,11 @@ export interface CompletionRequest {
   intent?: string | null;
   /** Always routes as complex. */
   requiresReasoning?: boolean | null;
+  /**
+   * The client's own request, when a door received it in another format (body is then its OpenAI
+   * view, what the pipeline decides on): passed through to an upstream of that format.
+   */
+  native?: NativeRequest;
 }
 
 /** One streamed piece, as the upstream sent it in OpenAI's chat.completion.chunk shape. */
@@ -40,6 +46,12 @@ export interface CompletionResult {
    * (logprobs, system_fingerprint, service_tier, audio...), for the doors to pass on.
    */
   completion: Record<string, unknown>;
+  /** The upstream's own answer, when the request was passed through in its format (see NativeRequest). */
+  native: Record<string, unknown> | null;
+  /** The request went to its upstream as the client wrote it, in its own format. */
+  passedThrough: boolean;
+  /** Cost hints of the request the upstream's format had no place for, each "field: why" (not sent). */
+  dropped: string[];
   usage: TokenUsage;
   cost: Pico;
   /** What the provider's cache saved against the full prompt price. */

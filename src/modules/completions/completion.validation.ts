@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../../config';
 import { BadInputError } from '../../shared/errors';
 import type { CompletionRequest } from './completion.types';
+import type { NativeRequest } from '../../shared/native-request';
 import { embeddingItems, embeddingTokens } from '../../shared/embedding-input';
 import { UsageKind } from '../usage/usage-record.entity';
 
@@ -80,6 +81,8 @@ export interface ValidRequest {
   body: Record<string, unknown>;
   /** An embeddings request's prompt tokens by the tokenizer (0 for chat, whose estimate is made later). */
   inputTokens: number;
+  /** The client's own request, when a door received it in another format. */
+  native: NativeRequest | null;
 }
 
 /**
@@ -122,6 +125,7 @@ export function validateRequest(request: CompletionRequest, limits: Limits): Val
     // Tollgate's reservation assumes a cap: a body without one gets the default, said to the upstream.
     body: typeof cap === 'number' ? body : { ...body, max_tokens: DEFAULT_MAX_TOKENS },
     inputTokens: 0,
+    native: request.native ?? null,
   };
 }
 
@@ -180,6 +184,7 @@ export function validateEmbeddingRequest(request: CompletionRequest, limits: Lim
     requiresReasoning: false,
     body,
     inputTokens: embeddingTokens(items),
+    native: null,
   };
 }
 

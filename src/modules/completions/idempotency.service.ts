@@ -179,6 +179,9 @@ function revive(stored: StoredResult & { id: string; createdAt: string }): Compl
     ...stored,
     cost: parseUsd(stored.cost),
     cacheSavings: parseUsd(stored.cacheSavings ?? '0'),
+    native: stored.native ?? null,
+    passedThrough: stored.passedThrough ?? false,
+    dropped: stored.dropped ?? [],
     createdAt: new Date(stored.createdAt),
     replayed: true,
   };

@@ -1,27 +1,21 @@
 import crypto from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import type { AuthThrottle } from '../projects/auth-throttle';
 import { publicError } from '../../shared/public-error';
-import { BadInputError, ForbiddenError, NotFoundError } from '../../shared/errors';
-import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../shared/logger';
+import { BadInputError, NotFoundError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
 import { formatUsd } from '../../shared/money';
 import { toOpenAiUsage } from '../../shared/token-usage';
 import type { CompletionService } from '../completions/completion.service';
 import type { CompletionRequest, CompletionResult } from '../completions/completion.types';
-import type { AuthService, KeyPrincipal } from '../projects/auth.service';
+import type { KeyPrincipal } from '../projects/auth.service';
 import type { CatalogService } from '../providers/catalog.service';
 import { sendOpenAiError } from './openai.errors';
+import { authenticateKey, clientGone, logOf, requestIdOf, requestIds, type DoorAuth } from './door';
 
-export interface OpenAiDeps {
-  auth: AuthService;
-  /** Shared with the GraphQL door. */
-  throttle: AuthThrottle;
+export interface OpenAiDeps extends DoorAuth {
   completions: CompletionService;
   catalog: CatalogService;
   log: Logger;
-  /** The caller's address (X-Forwarded-For only from a trusted proxy), for the throttle. */
-  clientAddress: (req: IncomingMessage) => string;
   maxBodyBytes: number;
 }
 
@@ -31,18 +25,7 @@ export interface OpenAiDeps {
  */
 export function openAiRouter(deps: OpenAiDeps): Router {
   const router = Router();
-  // Every request gets an id, answered in x-request-id, and a logger whose lines carry it (and the
-  // client's trace id, from a W3C traceparent). The id is the call's when the door names the call
-  // before it runs: its Idempotency-Key, else this id, which a stream's call takes as its own.
-  router.use((req, res, next) => {
-    const key = req.header('idempotency-key');
-    const requestId = key && key.length <= 200 ? key : crypto.randomUUID();
-    res.setHeader('x-request-id', requestId);
-    const log = requestLogger(deps.log, { requestId, traceId: traceIdOf(req.headers.traceparent) });
-    requests.set(res, { requestId, log });
-    logResponseEnd(log, req, res);
-    next();
-  });
+  router.use(requestIds(deps.log));
   router.use(express.json({ limit: deps.maxBodyBytes }));
 
   const listModels = async (req: Request) => {
@@ -78,18 +61,15 @@ export function openAiRouter(deps: OpenAiDeps): Router {
   });
 
   router.post('/chat/completions', async (req: Request, res: Response) => {
-    const controller = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) controller.abort(new Error('client went away'));
-    });
+    const signal = clientGone(res);
     try {
       const who = await authenticate(deps, req);
       const request = toCompletionRequest(req.body, req.header('idempotency-key'));
       if (request.body.stream === true) {
-        await streamCompletion(deps, who, request, res, controller.signal);
+        await streamCompletion(deps, who, request, res, signal);
         return;
       }
-      const result = await deps.completions.complete(who, request, controller.signal);
+      const result = await deps.completions.complete(who, request, signal);
       res.setHeader('x-request-id', result.requestId);
       res.setHeader('x-tollgate-cost', formatUsd(result.cost));
       res.json(toWireCompletion(result));
@@ -99,14 +79,11 @@ export function openAiRouter(deps: OpenAiDeps): Router {
   });
 
   router.post('/embeddings', async (req: Request, res: Response) => {
-    const controller = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) controller.abort(new Error('client went away'));
-    });
+    const signal = clientGone(res);
     try {
       const who = await authenticate(deps, req);
       const request = toCompletionRequest(req.body, req.header('idempotency-key'));
-      const result = await deps.completions.embed(who, request, controller.signal);
+      const result = await deps.completions.embed(who, request, signal);
       res.setHeader('x-request-id', result.requestId);
       res.setHeader('x-tollgate-cost', formatUsd(result.cost));
       res.json({
@@ -167,7 +144,7 @@ async function streamCompletion(
   signal: AbortSignal,
 ): Promise<void> {
   // Named before the first byte goes out, so the stream's headers can carry it.
-  const callId = requests.get(res)?.requestId ?? crypto.randomUUID();
+  const callId = requestIdOf(res) ?? crypto.randomUUID();
   const requestId = request.requestId ?? callId;
   const options = request.body.stream_options;
   const wantsUsage = isObject(options) && options.include_usage === true;
@@ -235,16 +212,8 @@ async function streamCompletion(
 }
 
 async function authenticate(deps: OpenAiDeps, req: Request): Promise<KeyPrincipal> {
-  const header = req.header('authorization');
-  const who = await deps.throttle.check(deps.clientAddress(req), () => deps.auth.authenticateHeader(header));
-  if (who.kind !== 'key') throw new ForbiddenError('Use a project key to make calls');
-  return who;
+  return authenticateKey(deps, req, req.header('authorization'));
 }
-
-/** Each request's id and logger, set as it comes in. */
-const requests = new WeakMap<Response, { requestId: string; log: Logger }>();
-
-const logOf = (res: Response, fallback: Logger): Logger => requests.get(res)?.log ?? fallback;
 
 /** Answers an error in OpenAI's shape; anything not a domain error is logged (publicError) and hidden. */
 function fail(log: Logger, res: Response, error: unknown): void {
@@ -282,6 +251,7 @@ function tollgateOf(r: CompletionResult): Record<string, unknown> {
     downgraded: r.downgraded,
     replayed: r.replayed,
     ...(r.priceNote ? { price_note: r.priceNote } : {}),
+    ...(r.dropped.length > 0 ? { dropped: r.dropped } : {}),
   };
 }
 

@@ -44,7 +44,12 @@ export interface Catalog {
 /** Far above any real price, and well inside the NUMERIC(18,6) column. */
 const MAX_PRICE = parseUsd('100000');
 
-export const DEFAULT_SIMULATION: SimulationSettings = { latencyMs: 0, failureRate: 0, chunkDelayMs: 0 };
+export const DEFAULT_SIMULATION: SimulationSettings = {
+  latencyMs: 0,
+  failureRate: 0,
+  chunkDelayMs: 0,
+  wire: 'OPENAI',
+};
 const CACHE_TTL_MS = 5_000;
 
 export class CatalogService {
@@ -155,7 +160,8 @@ export class CatalogService {
   private checkProvider(input: ProviderInput): Omit<Provider, 'id' | 'projectId' | 'name' | 'createdAt'> {
     const kind = input.kind;
     let baseUrl: string | null = null;
-    if (kind === 'OPENAI_COMPATIBLE') baseUrl = this.checkBaseUrl(input.baseUrl ?? '');
+    if (kind === 'OPENAI_COMPATIBLE' || kind === 'ANTHROPIC')
+      baseUrl = this.checkBaseUrl(input.baseUrl ?? '');
     const upstreamKeys: UpstreamKeyRef[] = (input.upstreamKeys ?? []).map((key) => {
       const value = key.trim();
       if (!value) throw new BadInputError('An upstream key is empty', 'upstreamKeys');
@@ -173,7 +179,11 @@ export class CatalogService {
       }
       return { env: name };
     });
-    const simulation = kind === 'SIMULATED' ? { ...DEFAULT_SIMULATION, ...(input.simulation ?? {}) } : null;
+    const given = input.simulation ?? {};
+    const simulation: SimulationSettings | null =
+      kind === 'SIMULATED'
+        ? { ...DEFAULT_SIMULATION, ...given, wire: given.wire ?? DEFAULT_SIMULATION.wire }
+        : null;
     if (simulation) {
       if (!(simulation.failureRate >= 0 && simulation.failureRate <= 1)) {
         throw new BadInputError('simulation.failureRate must be within [0, 1]', 'simulation');

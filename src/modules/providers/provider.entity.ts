@@ -1,9 +1,17 @@
 import { Column, CreateDateColumn, Entity, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import { Project } from '../projects/project.entity';
 
-/** How an upstream is reached: the built-in simulator, or an OpenAI-compatible HTTP API. */
-export const ProviderKind = { SIMULATED: 'SIMULATED', OPENAI_COMPATIBLE: 'OPENAI_COMPATIBLE' } as const;
+/** How an upstream is reached: the built-in simulator, an OpenAI-compatible HTTP API, or Anthropic's Messages API. */
+export const ProviderKind = {
+  SIMULATED: 'SIMULATED',
+  OPENAI_COMPATIBLE: 'OPENAI_COMPATIBLE',
+  ANTHROPIC: 'ANTHROPIC',
+} as const;
 export type ProviderKind = (typeof ProviderKind)[keyof typeof ProviderKind];
+
+/** The wire the simulator speaks: OpenAI's chat, or Anthropic's Messages (with prompt caching). */
+export const SimulatedWire = { OPENAI: 'OPENAI', ANTHROPIC: 'ANTHROPIC' } as const;
+export type SimulatedWire = (typeof SimulatedWire)[keyof typeof SimulatedWire];
 
 /** Where an upstream key comes from: an environment variable, or a value encrypted with the server key. */
 export type UpstreamKeyRef = { env: string } | { encrypted: string };
@@ -15,6 +23,8 @@ export interface SimulationSettings {
   failureRate: number;
   /** Delay between streamed chunks, in milliseconds. */
   chunkDelayMs: number;
+  /** OPENAI when absent (providers made before the setting existed). */
+  wire?: SimulatedWire;
 }
 
 @Entity('providers')

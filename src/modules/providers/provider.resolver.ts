@@ -84,6 +84,6 @@ function providerView(p: Provider): ProviderType {
     requestsPerMinute: p.requestsPerMinute,
     maxConcurrency: p.maxConcurrency,
     timeoutMs: p.timeoutMs,
-    simulation: p.simulation,
+    simulation: p.simulation && { ...p.simulation, wire: p.simulation.wire ?? 'OPENAI' },
   };
 }

@@ -2,9 +2,25 @@ import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from '
 import { USDScalar } from '../../shared/scalars';
 import type { Pico } from '../../shared/money';
 import { Tier } from './model.entity';
-import { ProviderKind } from './provider.entity';
+import { ProviderKind, SimulatedWire } from './provider.entity';
 
-registerEnumType(ProviderKind, { name: 'ProviderKind' });
+registerEnumType(ProviderKind, {
+  name: 'ProviderKind',
+  valuesConfig: {
+    SIMULATED: { description: 'The built-in offline simulator (no key, no network).' },
+    OPENAI_COMPATIBLE: {
+      description: 'An OpenAI-compatible API: POST {baseUrl}/chat/completions, /embeddings.',
+    },
+    ANTHROPIC: {
+      description:
+        "Anthropic's Messages API: POST {baseUrl}/v1/messages with x-api-key and anthropic-version.",
+    },
+  },
+});
+registerEnumType(SimulatedWire, {
+  name: 'SimulatedWire',
+  description: "The wire the simulator speaks: OpenAI's chat, or Anthropic's Messages with prompt caching.",
+});
 registerEnumType(Tier, { name: 'Tier', description: 'Request complexity tier used by the router.' });
 
 @ObjectType('Simulation')
@@ -12,6 +28,7 @@ export class SimulationType {
   @Field(() => Int) latencyMs!: number;
   @Field(() => Float) failureRate!: number;
   @Field(() => Int) chunkDelayMs!: number;
+  @Field(() => SimulatedWire) wire!: SimulatedWire;
 }
 
 @ObjectType('Provider', {
@@ -71,6 +88,8 @@ export class SimulationInput {
   @Field(() => Int, { nullable: true }) latencyMs?: number;
   @Field(() => Float, { nullable: true }) failureRate?: number;
   @Field(() => Int, { nullable: true }) chunkDelayMs?: number;
+  @Field(() => SimulatedWire, { nullable: true, description: 'OPENAI (default) or ANTHROPIC.' })
+  wire?: SimulatedWire;
 }
 
 @InputType()

@@ -1,11 +1,9 @@
-import { errors as undiciErrors, request, type Dispatcher } from 'undici';
-import { EgressRefusedError } from '../../shared/egress';
-import { parseRetryAfter } from './retry';
+import type { Dispatcher } from 'undici';
+import { errorField, postJson, toNetworkError, type PostedResponse } from './http-post';
 import { ChunkAssembler, readCompletion, readEmbeddings } from './chat-answer';
 import { sseEvents } from './sse';
 import {
   UpstreamHttpError,
-  UpstreamNetworkError,
   type UpstreamErrorBody,
   UpstreamProtocolError,
   type UpstreamReply,
@@ -21,6 +19,11 @@ export class OpenAiTransport implements UpstreamTransport {
     /** A keep-alive pool whose connections go through the operator's egress policy. */
     private readonly dispatcher: Dispatcher,
   ) {}
+
+  /** A request from another format's door is sent as its OpenAI view: refused if that lost something. */
+  check(req: UpstreamRequest): void {
+    if (req.native?.untranslatable) throw req.native.untranslatable;
+  }
 
   async complete(req: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply> {
     const streaming = req.onChunk !== undefined;
@@ -53,54 +56,23 @@ export class OpenAiTransport implements UpstreamTransport {
     return readEmbeddings(await response.text(), req.model);
   }
 
-  /**
-   * POSTs a JSON body; an HTTP error is thrown with the upstream's reason. A whole answer must
-   * come within the timeout (its `text()` included); a stream may take longer, but no gap in it may.
-   */
-  private async post(
+  private post(
     path: string,
     payload: Record<string, unknown>,
-    clientSignal: AbortSignal | undefined,
+    signal: AbortSignal | undefined,
     apiKey: string | undefined,
     streaming: boolean,
-  ): Promise<{ body: AsyncIterable<Uint8Array>; text: () => Promise<string> }> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (apiKey) headers.authorization = `Bearer ${apiKey}`;
-    // (undici's own timeouts tick coarsely, up to half a second late: the whole answer's is exact.)
-    const deadline = streaming ? undefined : AbortSignal.timeout(this.timeoutMs);
-    const signals = [clientSignal, deadline].filter((s): s is AbortSignal => s !== undefined);
-    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    let response: Awaited<ReturnType<typeof request>>;
-    try {
-      response = await request(`${this.baseUrl}${path}`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(payload),
-        dispatcher: this.dispatcher,
-        signal,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-    } catch (error) {
-      throw toNetworkError(error);
-    }
-    const text = async () => {
-      try {
-        return await response.body.text();
-      } catch (error) {
-        throw toNetworkError(error);
-      }
-    };
-    if (response.statusCode >= 400) {
-      const said = await text();
-      throw new UpstreamHttpError(
-        response.statusCode,
-        parseRetryAfter(response.headers),
-        `upstream answered ${response.statusCode}: ${said.slice(0, 200)}`,
-        errorBody(said),
-      );
-    }
-    return { body: response.body, text };
+  ): Promise<PostedResponse> {
+    return postJson({
+      dispatcher: this.dispatcher,
+      url: `${this.baseUrl}${path}`,
+      headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+      payload,
+      signal,
+      timeoutMs: this.timeoutMs,
+      streaming,
+      errorBody,
+    });
   }
 }
 
@@ -113,28 +85,11 @@ function errorBody(text: string): UpstreamErrorBody | undefined {
     const parsed = JSON.parse(text) as { error?: Record<string, unknown> | string };
     const error = typeof parsed.error === 'string' ? { message: parsed.error } : parsed.error;
     if (!error || typeof error !== 'object') return undefined;
-    const field = (name: string) => {
-      const value = error[name];
-      return typeof value === 'string' && value.length > 0 ? value.slice(0, 2000) : undefined;
-    };
+    const field = (name: string) => errorField(error, name);
     return { message: field('message'), type: field('type'), param: field('param'), code: field('code') };
   } catch {
     return undefined;
   }
-}
-
-function toNetworkError(error: unknown): UpstreamNetworkError | EgressRefusedError {
-  const refused = error instanceof EgressRefusedError ? error : (error as { cause?: unknown })?.cause;
-  if (refused instanceof EgressRefusedError) return refused;
-  // By name, not instanceof Error: an AbortSignal's DOMException may come from another realm.
-  const name = (error as { name?: unknown } | null)?.name;
-  const timeout =
-    error instanceof undiciErrors.HeadersTimeoutError ||
-    error instanceof undiciErrors.BodyTimeoutError ||
-    name === 'TimeoutError' ||
-    name === 'AbortError';
-  const message = (error as { message?: unknown } | null)?.message;
-  return new UpstreamNetworkError(timeout ? 'timeout' : 'connection', String(message ?? error));
 }
 
 /** Reads an OpenAI chat-completion event stream, handing each chunk on as it comes. */

@@ -48,9 +48,10 @@ export function parseRetryAfter(
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+/** 529 is Anthropic's overloaded_error. */
+const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504, 529]);
 
-/** 429, 500, 502, 503, 504, timeouts and connection failures (resets, refusals). */
+/** 429, 500, 502, 503, 504, 529, timeouts and connection failures (resets, refusals). */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof UpstreamHttpError) return RETRYABLE_STATUS.has(error.status);
   return error instanceof UpstreamNetworkError;

@@ -29,6 +29,11 @@ const isObject = (value: unknown): value is Json =>
 export class SimulatedTransport implements UpstreamTransport {
   constructor(private readonly settings: SimulationSettings) {}
 
+  /** It speaks OpenAI's chat: a request from another format's door goes as its OpenAI view. */
+  check(req: UpstreamRequest): void {
+    if (req.native?.untranslatable) throw req.native.untranslatable;
+  }
+
   async complete(req: UpstreamRequest): Promise<UpstreamReply> {
     if (this.settings.latencyMs > 0) await sleep(this.settings.latencyMs, req.signal);
     if (this.settings.failureRate > 0 && Math.random() < this.settings.failureRate) {
@@ -198,7 +203,7 @@ function demandedTool(body: Json): string | null {
 }
 
 /** The reply text: seeded by the prompt, cut word by word at the cap, as a real upstream stops at max tokens. */
-function simulatedText(
+export function simulatedText(
   model: string,
   messages: Json[],
   seed: number[],

@@ -1,9 +1,5 @@
-import {
-  RateLimitedError,
-  UpstreamError,
-  UpstreamUnavailableError,
-  type DomainError,
-} from '../../shared/errors';
+import { DomainError, RateLimitedError, UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
+import type { NativeRequest } from '../../shared/native-request';
 import type { Agent } from 'undici';
 import { EgressRefusedError, type EgressPolicy } from '../../shared/egress';
 import type { BreakerRegistry } from './circuit-breaker';
@@ -13,6 +9,8 @@ import type { CatalogService } from '../providers/catalog.service';
 import { DEFAULT_SIMULATION } from '../providers/catalog.service';
 import type { Model } from '../providers/model.entity';
 import { OpenAiTransport } from './openai.transport';
+import { AnthropicTransport, HttpAnthropicWire } from './anthropic.transport';
+import { SimulatedAnthropicWire } from './simulated-anthropic';
 import type { Provider } from '../providers/provider.entity';
 import { SimulatedTransport, sleep } from './simulated.transport';
 import {
@@ -41,6 +39,8 @@ export interface UpstreamCall {
   body: Record<string, unknown>;
   /** Aborts the call (the client went away, or the call's deadline passed). */
   signal?: AbortSignal;
+  /** The client's own request, when a door received it in another format. */
+  native?: NativeRequest;
   /** Streams the reply: each chunk as it arrives. */
   onChunk?: (chunk: Record<string, unknown>) => void;
   /**
@@ -108,6 +108,20 @@ export class UpstreamClient {
           onChunk(chunk);
         }
       : undefined;
+    const request = {
+      model: model.upstreamName,
+      body: call.body,
+      signal,
+      onChunk: deliver,
+      ...(call.native ? { native: call.native } : {}),
+    };
+    // What this upstream cannot carry is the client's to fix: refused before anything is taken.
+    try {
+      transport.check(request);
+    } catch (error) {
+      if (error instanceof DomainError) throw new UpstreamCallFailed(error, 0, 0, false);
+      throw error;
+    }
     const values = this.keyValues(provider);
     // Keys this call may not use: missing values (an unset or disallowed env var), then any refused on the way.
     const skip = new Set(values.flatMap((v, i) => (v === null ? [i] : [])));
@@ -141,7 +155,6 @@ export class UpstreamClient {
       attempts++;
       let error: unknown;
       try {
-        const request = { model: model.upstreamName, body: call.body, signal, onChunk: deliver };
         const reply = await (call.operation === 'embeddings'
           ? transport.embed(request, values[key] ?? undefined)
           : transport.complete(request, values[key] ?? undefined));
@@ -156,6 +169,12 @@ export class UpstreamClient {
       if (signal?.aborted || delivered) {
         breaker.onNeutral(pass);
         throw fail(mapUpstreamError(error, provider.name));
+      }
+      if (error instanceof DomainError) {
+        // The transport's own verdict (an Anthropic stream's error event, an answer it cannot read).
+        if (error.code === 'UPSTREAM_UNAVAILABLE') this.breakers.fail(provider, model.name, pass);
+        else breaker.onNeutral(pass);
+        throw fail(error);
       }
       if (error instanceof EgressRefusedError) {
         breaker.onNeutral(pass); // the operator's policy, not the model's health
@@ -200,12 +219,26 @@ export class UpstreamClient {
   private transport(provider: Provider): UpstreamTransport {
     const cached = this.transports.get(provider.id);
     if (cached && cached.version === provider.createdAt) return cached.transport;
-    const transport =
-      provider.kind === 'SIMULATED'
-        ? new SimulatedTransport({ ...DEFAULT_SIMULATION, ...(provider.simulation ?? {}) })
-        : new OpenAiTransport(provider.baseUrl ?? '', provider.timeoutMs, this.dispatcher);
+    const transport = this.transportOf(provider);
     this.transports.set(provider.id, { version: provider.createdAt, transport });
     return transport;
+  }
+
+  private transportOf(provider: Provider): UpstreamTransport {
+    switch (provider.kind) {
+      case 'SIMULATED': {
+        const settings = { ...DEFAULT_SIMULATION, ...(provider.simulation ?? {}) };
+        return settings.wire === 'ANTHROPIC'
+          ? new AnthropicTransport(new SimulatedAnthropicWire(settings))
+          : new SimulatedTransport(settings);
+      }
+      case 'ANTHROPIC':
+        return new AnthropicTransport(
+          new HttpAnthropicWire(provider.baseUrl ?? '', provider.timeoutMs, this.dispatcher),
+        );
+      case 'OPENAI_COMPATIBLE':
+        return new OpenAiTransport(provider.baseUrl ?? '', provider.timeoutMs, this.dispatcher);
+    }
   }
 }
 
@@ -226,7 +259,8 @@ function noUsableKey(provider: Provider, total: number, unusable: number): Upstr
   );
 }
 
-function mapUpstreamError(error: unknown, provider: string): UpstreamError | UpstreamUnavailableError {
+function mapUpstreamError(error: unknown, provider: string): DomainError {
+  if (error instanceof DomainError) return error; // the transport's own verdict
   if (error instanceof EgressRefusedError) {
     return new UpstreamError(`Provider "${provider}" points at an address the operator does not allow`, {
       provider,

@@ -1,3 +1,4 @@
+import type { NativeRequest } from '../../shared/native-request';
 import type { OpenAiToolCall } from '../../shared/openai-wire';
 import type { TokenUsage } from '../../shared/token-usage';
 
@@ -13,6 +14,8 @@ export interface UpstreamRequest {
    * the whole answer, assembled from the chunks.
    */
   onChunk?: (chunk: Record<string, unknown>) => void;
+  /** The client's own request, when a door received it in another format (see NativeRequest). */
+  native?: NativeRequest;
 }
 
 export interface UpstreamReply {
@@ -32,10 +35,24 @@ export interface UpstreamReply {
   usage: TokenUsage | null;
   /** The upstream sent usage that does not add up (negative, or a total that is not prompt + completion). */
   inconsistentUsage: boolean;
+  /** The request went as the client wrote it (NativeRequest), not as its OpenAI view. */
+  passedThrough?: boolean;
+  /** The whole answer in the native request's format, as the upstream sent it, when it was passed through. */
+  native?: Record<string, unknown>;
+  /**
+   * Hints of the request (they change cost or latency, never the answer) the upstream's format has
+   * no place for, each "field: why": not sent, and said so to the client.
+   */
+  dropped?: string[];
 }
 
 /** One upstream call on one key; retries, rotation and limits live around it, not in it. */
 export interface UpstreamTransport {
+  /**
+   * Throws a DomainError naming what this upstream cannot carry of the request (a parameter with
+   * no equivalent in its format), before any slot, key or breaker pass is taken.
+   */
+  check(request: UpstreamRequest): void;
   complete(request: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply>;
   /** OpenAI's embeddings request (`body`), never streamed; the reply's usage is prompt tokens only. */
   embed(request: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply>;

@@ -1,0 +1,62 @@
+import crypto from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import { ForbiddenError } from '../../shared/errors';
+import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../shared/logger';
+import type { AuthThrottle } from '../projects/auth-throttle';
+import type { AuthService, KeyPrincipal } from '../projects/auth.service';
+
+/** What every REST door needs to know who is calling. */
+export interface DoorAuth {
+  auth: AuthService;
+  /** Shared with the GraphQL door. */
+  throttle: AuthThrottle;
+  /** The caller's address (X-Forwarded-For only from a trusted proxy), for the throttle. */
+  clientAddress: (req: IncomingMessage) => string;
+}
+
+/** Each request's id and logger, set as it comes in. */
+const requests = new WeakMap<Response, { requestId: string; log: Logger }>();
+
+/**
+ * Every request gets an id, answered in `idHeader`, and a logger whose lines carry it (and the
+ * client's trace id, from a W3C traceparent). The id is the call's when the door names the call
+ * before it runs: its Idempotency-Key, else this id, which a stream's call takes as its own.
+ */
+export function requestIds(log: Logger, idHeader = 'x-request-id') {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const key = req.header('idempotency-key');
+    const requestId = key && key.length <= 200 ? key : crypto.randomUUID();
+    res.setHeader(idHeader, requestId);
+    const child = requestLogger(log, { requestId, traceId: traceIdOf(req.headers.traceparent) });
+    requests.set(res, { requestId, log: child });
+    logResponseEnd(child, req, res);
+    next();
+  };
+}
+
+/** The request's id, as requestIds named it. */
+export const requestIdOf = (res: Response): string | undefined => requests.get(res)?.requestId;
+
+/** The request's logger, or `fallback` outside requestIds. */
+export const logOf = (res: Response, fallback: Logger): Logger => requests.get(res)?.log ?? fallback;
+
+/** The project key in `header` ("Bearer tg_..."), behind the failed-auth throttle; an operator key may not call. */
+export async function authenticateKey(
+  deps: DoorAuth,
+  req: Request,
+  header: string | undefined,
+): Promise<KeyPrincipal> {
+  const who = await deps.throttle.check(deps.clientAddress(req), () => deps.auth.authenticateHeader(header));
+  if (who.kind !== 'key') throw new ForbiddenError('Use a project key to make calls');
+  return who;
+}
+
+/** Aborts when the client hangs up before the answer is complete. */
+export function clientGone(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort(new Error('client went away'));
+  });
+  return controller.signal;
+}
