@@ -16,10 +16,15 @@ import { DEFAULT_APP_DIR } from './tollgate';
  *   --db-set NAME=VALUE     a setting of the bench database, e.g. synchronous_commit=off (repeatable)
  *   --no-budgets            diagnostics: a project without budgets (no reservations)
  *   --no-peer               skip the peer (the Portkey OSS gateway, installed on demand into a cache folder)
+ *   --otlp                  Tollgate exports a trace of every call (OTLP/HTTP to a sink in the bench
+ *                           process): what tracing costs, against a run without it
  *   --cpu-prof              write a V8 CPU profile of Tollgate to .bench/profile/
  *   --only TEXT             run only the scenarios whose name contains TEXT (and their baselines)
  *   --node-arg FLAG         a Node flag for the Tollgate process, e.g. --max-semi-space-size=32 (repeatable)
  *   --out FILE              the JSON report (default .bench/last.json; soak: .bench/soak.json)
+ *
+ * `--reads N` is a mode of its own (reads.ts, its options there): N usage records seeded over 90
+ * days, then the console's reads timed against the ledger's size.
  */
 
 export interface Options {
@@ -39,6 +44,8 @@ export interface Options {
   budgets: boolean;
   /** Measure the peer gateway (peer.ts) beside Tollgate; not in soak mode. */
   peer: boolean;
+  /** Tollgate traces every call to an OTLP sink in the bench process. */
+  otlp: boolean;
   /** Directory for a V8 CPU profile of Tollgate (written when it exits). */
   cpuProf: string | undefined;
   /** Only the scenarios whose name contains this (and their baselines); undefined: all. */
@@ -65,6 +72,7 @@ export function parseOptions(): Options {
       only: { type: 'string' },
       'no-budgets': { type: 'boolean', default: false },
       'no-peer': { type: 'boolean', default: false },
+      otlp: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
   });
@@ -88,6 +96,7 @@ export function parseOptions(): Options {
     dbSettings: values['db-set'] ?? [],
     budgets: !values['no-budgets'],
     peer: !values['no-peer'],
+    otlp: values.otlp,
     cpuProf: values['cpu-prof'] ? path.resolve('.bench/profile') : undefined,
     nodeArgs: values['node-arg'] ?? [],
     only: values.only,

@@ -5,6 +5,7 @@ import { startFloor } from './floor';
 import { checkLedger, graphqlLedger, postgresLedger, type DbStats } from './ledger';
 import { runClosedLoop } from './load';
 import { parseOptions } from './options';
+import { runReads } from './reads';
 import {
   ensurePeer,
   PEER_NAME,
@@ -29,6 +30,7 @@ import { runScenario, scenarios, targets, throughTollgate, type Env } from './sc
 import { formatSoak, runSoak, type SoakReport } from './soak';
 import { graphqlClient, setUpProject } from './setup';
 import { build, createDatabase, gitDescribe, startTollgate, type BenchDatabase } from './tollgate';
+import { startOtlpSink } from './otlp-sink';
 
 /**
  * `npm run bench [-- --quick | --duration N]`: builds Tollgate, starts it and a fake upstream as
@@ -44,6 +46,7 @@ import { build, createDatabase, gitDescribe, startTollgate, type BenchDatabase }
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--reads')) return runReads(); // a mode of its own, with its own options
   const o = parseOptions();
   const t0 = performance.now();
   const log = (line: string) =>
@@ -95,7 +98,17 @@ async function main(): Promise<number> {
         : 'embedded database (PGlite) in a temp TOLLGATE_DATA_DIR',
     );
     const nodeArgs = [...o.nodeArgs, ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`] : [])];
-    const tollgate = await startTollgate(o.appDir, db.url, nodeArgs);
+    const sink = o.otlp ? await startOtlpSink() : undefined;
+    if (sink) {
+      cleanups.push(() => sink.stop());
+      log(`tracing on: OTLP/HTTP to a sink at ${sink.url}`);
+    }
+    const tollgate = await startTollgate(
+      o.appDir,
+      db.url,
+      nodeArgs,
+      sink ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : {},
+    );
     cleanups.push(() => tollgate.stop());
     tollgateOutput = () => tollgate.output();
     log(

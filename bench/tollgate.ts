@@ -103,6 +103,7 @@ export async function startTollgate(
   appDir: string,
   databaseUrl: string | undefined,
   nodeArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
 ): Promise<TollgateProcess> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
@@ -119,7 +120,12 @@ export async function startTollgate(
     TOLLGATE_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.1/32',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production', // as npm start runs it
+    ...extraEnv,
   };
+  // Tracing is on only when the bench asks for it (--otlp), never from the caller's environment.
+  for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
+    if (!(name in extraEnv)) delete env[name];
+  }
   if (databaseUrl) env.DATABASE_URL = databaseUrl;
   else delete env.DATABASE_URL;
 

@@ -4,6 +4,8 @@ import { BatchedReserveSettle1795764303474 } from './1795764303474-BatchedReserv
 import { HoldLifecycle1796119169849 } from './1796119169849-HoldLifecycle';
 import { LedgerFunctionsFromFiles1796119169850 } from './1796119169850-LedgerFunctionsFromFiles';
 import { TokenClasses1796122955189 } from './1796122955189-TokenClasses';
+import { ManagedBy1796126333093 } from './1796126333093-ManagedBy';
+import { UsageRollups1796126380500 } from './1796126380500-UsageRollups';
 
 // Every migration, in order. `npm run migration:generate migrations/Name` writes a new file;
 // add its class here. Landed migrations are never edited. The ledger's SQL functions are not
@@ -15,4 +17,6 @@ export const MIGRATIONS = [
   HoldLifecycle1796119169849,
   LedgerFunctionsFromFiles1796119169850,
   TokenClasses1796122955189,
+  ManagedBy1796126333093,
+  UsageRollups1796126380500,
 ];

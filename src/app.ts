@@ -24,6 +24,7 @@ import { CallRecorder } from './modules/completions/call-recorder';
 import { CompletionService } from './modules/completions/completion.service';
 import { PromptMargins } from './modules/providers/prompt-margin';
 import { stopEstimateWorker } from './shared/prompt-estimate.async';
+import { Tracing } from './shared/tracing';
 import { IdempotencyService } from './modules/completions/idempotency.service';
 import { BreakerRegistry } from './modules/upstream/circuit-breaker';
 import { GatewayLimiter } from './modules/limits/gateway-limiter';
@@ -52,11 +53,14 @@ import { RoutingReportService } from './modules/routing/routing-report.service';
 import { RoutingResolver } from './modules/routing/routing.resolver';
 import { UsageResolver } from './modules/usage/usage.resolver';
 import { UsageService } from './modules/usage/usage.service';
+import { applyConfigFile, type ConfigFileReport } from './modules/config-file/config-file.applier';
+import { readConfigFile, routingWithFile } from './modules/config-file/config-file.loader';
 import { seedDemo, type SeededDemo } from './seed';
 import { startHttpServer } from './server/http';
 import { createSchema } from './server/schema';
 import { createLogger, type Logger } from './shared/logger';
 import { Sweeper } from './sweeper';
+import { UsageStorage } from './modules/usage/usage-storage';
 import { SecretBox } from './shared/secret-box';
 
 export interface App {
@@ -66,16 +70,23 @@ export interface App {
   db: DataSource;
   log: Logger;
   services: Services;
+  /** The call traces (off unless an OTLP endpoint is configured). */
+  tracing: Tracing;
   /** Set when this start seeded the demo project (first start on an empty database). */
   demo: SeededDemo | null;
+  /** What this start did with the configuration file (TOLLGATE_CONFIG), with the secrets it generated. */
+  configFile: ConfigFileReport | null;
   /** Graceful: stop taking work, finish and settle in-flight calls, close subscriptions, then close the DB. */
   close(): Promise<void>;
 }
 
 export type Services = ReturnType<typeof buildServices>;
 
-/** The composition root: builds every service once and hands them to the resolvers. */
-function buildServices(
+/**
+ * The composition root: builds every service once and hands them to the resolvers. Exported for
+ * the in-process test tier, which runs these same services and resolvers without the HTTP server.
+ */
+export function buildServices(
   config: Config,
   db: DataSource,
   ledger: Ledger,
@@ -137,7 +148,15 @@ function buildServices(
     margins,
     attempts: new AttemptLoop({ router, upstream, reservations, recorder, margins }),
   });
-  const sweeper = new Sweeper({ db, log, reservations, alerts, metrics, intervalMs: config.sweepIntervalMs });
+  const sweeper = new Sweeper({
+    db,
+    log,
+    reservations,
+    alerts,
+    metrics,
+    usage: new UsageStorage(db, config.usageRetentionDays),
+    intervalMs: config.sweepIntervalMs,
+  });
   return {
     auth,
     projects,
@@ -160,6 +179,9 @@ function buildServices(
 }
 
 export async function startApp(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
+  // The configuration file first: one that is not valid stops the start before anything opens.
+  const configFile = config.configFile ? readConfigFile(config.configFile) : null;
+  if (configFile) config = { ...config, ...routingWithFile(configFile, config) };
   let embedded: EmbeddedDatabase | undefined;
   let url = config.databaseUrl;
   if (!url) {
@@ -169,8 +191,12 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   // pglite-socket runs every connection in PGlite's one session (electric-sql/pglite#977): the
   // embedded database gets exactly one connection, which TypeORM and the ledger share. On Postgres
   // the ledger has a small pool of its own (one batch runs at a time, plus the sweeper).
-  const ledgerPool = createPool(url, embedded ? 1 : LEDGER_CONNECTIONS, (error) =>
-    log.warn({ err: error }, 'a ledger connection dropped while idle; it is replaced on the next query'),
+  const ledgerPool = createPool(
+    url,
+    embedded ? 1 : LEDGER_CONNECTIONS,
+    (error) =>
+      log.warn({ err: error }, 'a ledger connection dropped while idle; it is replaced on the next query'),
+    embedded !== undefined,
   );
   const db = createDataSource(url, embedded ? 1 : config.dbPoolSize, embedded ? ledgerPool : undefined);
   try {
@@ -188,45 +214,45 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const bus = await startEventBus(config, url, db, log);
   const rates = config.redisUrl ? await RedisRateStore.connect(config.redisUrl) : new MemoryRateStore();
   const services = buildServices(config, db, ledger, log, secrets, bus, rates);
+  let configReport: ConfigFileReport | null = null;
+  if (configFile) {
+    try {
+      configReport = await applyConfigFile(db, services, configFile, {
+        prune: config.configPrune ?? configFile.content.prune,
+        shared: config.databaseUrl !== undefined,
+        log,
+      });
+    } catch (error) {
+      // Nothing listens yet: close what this start opened, then say why it stopped.
+      await bus.close();
+      await rates.close();
+      await db.destroy();
+      if (!embedded) await ledgerPool.end();
+      await embedded?.stop();
+      throw error;
+    }
+  }
+  const tracing = config.tracing ? Tracing.otlp(config.tracing) : Tracing.off();
   const demo = config.seedDemo ? await seedDemo(db, services.projects, services.catalog) : null;
 
-  const schema = await createSchema(
-    [
-      new ProjectResolver(services.projects),
-      new ProviderResolver(services.catalog, services.margins),
-      new BudgetResolver(services.budgets),
-      new UsageResolver(services.usage),
-      new AlertResolver(db, services.alerts, services.webhooks, services.worker),
-      new CompletionResolver(services.completions),
-      new RoutingResolver(services.routingReports),
-      new LimiterResolver(services.limiterStats),
-      new ProviderLimitsResolver(services.limiterStats),
-      new ModelLimitsResolver(services.limiterStats),
-    ],
-    bus,
-  );
+  const schema = await createSchema(createResolvers(services, db, tracing), bus);
   let accepting = true;
   const throttle = new AuthThrottle(log);
   const clientAddress = clientAddressOf(config.trustedProxies);
   const sockets = new LiveSockets();
   const stopWatchingSockets = sockets.watch(services.auth, bus, log);
-  const openAi = openAiRouter({
-    auth: services.auth,
-    throttle,
-    clientAddress,
-    maxBodyBytes: config.maxBodyBytes,
-    completions: services.completions,
-    catalog: services.catalog,
-    log,
-  });
-  const messages = messagesRouter({
+  // What both REST doors run on: the same keys, throttle, pipeline and traces.
+  const door = {
+    tracing,
     auth: services.auth,
     throttle,
     clientAddress,
     maxBodyBytes: config.maxBodyBytes,
     completions: services.completions,
     log,
-  });
+  };
+  const openAi = openAiRouter({ ...door, catalog: services.catalog });
+  const messages = messagesRouter(door);
   const http = await startHttpServer({
     config,
     log,
@@ -239,6 +265,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     completions: services.completions,
     openAi,
     messages,
+    tracing,
     isReady: () => accepting,
   });
   services.worker.start();
@@ -255,7 +282,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     db,
     log,
     services,
+    tracing,
     demo,
+    configFile: configReport,
     close() {
       closing ??= (async () => {
         const step = async (name: string, fn: () => unknown) => {
@@ -275,6 +304,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         await step('event bus', () => bus.close());
         await step('rate store', () => rates.close());
         await step('estimate worker', () => stopEstimateWorker());
+        await step('traces', () => tracing.shutdown());
         await step('database', () => db.destroy());
         // The embedded database's one connection was TypeORM's too, and ended with it.
         if (!embedded) await step('ledger pool', () => ledgerPool.end());
@@ -283,6 +313,22 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       return closing;
     },
   };
+}
+
+/** The resolvers the schema is built from, over the services (the in-process test tier builds the same). */
+export function createResolvers(services: Services, db: DataSource, tracing: Tracing) {
+  return [
+    new ProjectResolver(services.projects),
+    new ProviderResolver(services.catalog, services.margins),
+    new BudgetResolver(services.budgets),
+    new UsageResolver(services.usage),
+    new AlertResolver(db, services.alerts, services.webhooks, services.worker),
+    new CompletionResolver(services.completions, tracing),
+    new RoutingResolver(services.routingReports),
+    new LimiterResolver(services.limiterStats),
+    new ProviderLimitsResolver(services.limiterStats),
+    new ModelLimitsResolver(services.limiterStats),
+  ];
 }
 
 /** Connections of the ledger's own pool on Postgres: the batch in flight, the sweeper, a spare. */

@@ -35,9 +35,20 @@ export interface Config {
   /** Where provider base URLs may point (TOLLGATE_UPSTREAM_ALLOWED_NETWORKS opens private ranges). */
   upstreamEgress: EgressPolicy;
   logLevel: string;
+  /**
+   * Where traces go: OTLP/HTTP (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT
+   * plus /v1/traces); undefined turns tracing off.
+   */
+  tracing: { url: string; serviceName: string; headers: Record<string, string> } | undefined;
   redisUrl: string | undefined;
   /** Seed the demo project, simulated provider and reference models on an empty database. */
   seedDemo: boolean;
+  /** TOLLGATE_CONFIG: the configuration file applied at start (src/modules/config-file), absolute. */
+  configFile: string | undefined;
+  /** TOLLGATE_CONFIG_PRUNE: delete what the file no longer lists; undefined: the file's own `prune` decides. */
+  configPrune: boolean | undefined;
+  /** Which routing settings the environment gave (a configuration file may not give them too). */
+  routingFromEnv: { rules: boolean; fallbackChain: boolean };
   /** A hold not renewed for this long belongs to a call that died; its instance renews it every third of that. */
   reservationTtlMs: number;
   /** What the sweeper does with a dead call's hold: charge it at its reserved amount (ABANDONED), or release it. */
@@ -49,6 +60,8 @@ export interface Config {
   /** How long one batch of reserves and settles may take before it is given up (its connection dropped). */
   ledgerTimeoutMs: number;
   sweepIntervalMs: number;
+  /** Raw usage records older than this many days are dropped, a month at a time; the rollups stay (null: kept). */
+  usageRetentionDays: number | null;
   maxBodyBytes: number;
   maxPromptChars: number;
   maxMessages: number;
@@ -150,11 +163,17 @@ const Environment = z.object({
     z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional(),
   ),
   REDIS_URL: text,
+  OTEL_EXPORTER_OTLP_ENDPOINT: text,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: text,
+  OTEL_EXPORTER_OTLP_HEADERS: text,
+  OTEL_SERVICE_NAME: text,
   TOLLGATE_DATA_DIR: text,
   TOLLGATE_DB_POOL_SIZE: int(10, 1, 200),
   TOLLGATE_OPERATOR_KEY: text,
   TOLLGATE_SECRET_KEY: text,
   TOLLGATE_SEED_DEMO: bool,
+  TOLLGATE_CONFIG: text,
+  TOLLGATE_CONFIG_PRUNE: bool,
   TOLLGATE_CORS_ORIGINS: listOf((entries) => entries),
   TOLLGATE_TRUSTED_PROXIES: listOf((entries) => entries.map((entry) => parseNetwork(entry).join('/'))),
   TOLLGATE_INTROSPECTION: bool,
@@ -172,6 +191,7 @@ const Environment = z.object({
   TOLLGATE_IDEMPOTENCY_LEASE_MS: int(15_000, 300, 3_600_000),
   TOLLGATE_SWEEP_INTERVAL_MS: int(30_000, 100, 3_600_000),
   TOLLGATE_LEDGER_TIMEOUT_MS: int(30_000, 100, 600_000),
+  TOLLGATE_USAGE_RETENTION_DAYS: optionalInt(1, 36_500),
   TOLLGATE_MAX_BODY_BYTES: int(16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
   TOLLGATE_MAX_PROMPT_CHARS: int(1_000_000, 1, 100_000_000),
   TOLLGATE_MAX_MESSAGES: int(1_000, 1, 100_000),
@@ -225,14 +245,23 @@ export function loadConfig(env: Env = process.env): Config {
     webhookEgress: e.TOLLGATE_WEBHOOK_ALLOWED_NETWORKS,
     upstreamEgress: e.TOLLGATE_UPSTREAM_ALLOWED_NETWORKS,
     logLevel: e.LOG_LEVEL ?? 'info',
+    tracing: tracingOf(e),
     redisUrl: e.REDIS_URL,
-    seedDemo: e.TOLLGATE_SEED_DEMO ?? e.DATABASE_URL === undefined,
+    // With a configuration file, the file says what exists: no demo unless asked for.
+    seedDemo: e.TOLLGATE_SEED_DEMO ?? (e.DATABASE_URL === undefined && e.TOLLGATE_CONFIG === undefined),
+    configFile: e.TOLLGATE_CONFIG === undefined ? undefined : path.resolve(e.TOLLGATE_CONFIG),
+    configPrune: e.TOLLGATE_CONFIG_PRUNE,
+    routingFromEnv: {
+      rules: blank(env.TOLLGATE_ROUTING_RULES) !== undefined,
+      fallbackChain: blank(env.TOLLGATE_FALLBACK_CHAIN) !== undefined,
+    },
     reservationTtlMs: e.TOLLGATE_RESERVATION_TTL_MS,
     abandonedHolds: e.TOLLGATE_ABANDONED_HOLDS,
     callDeadlineMs: e.TOLLGATE_CALL_DEADLINE_MS,
     idempotencyLeaseMs: e.TOLLGATE_IDEMPOTENCY_LEASE_MS,
     sweepIntervalMs: e.TOLLGATE_SWEEP_INTERVAL_MS,
     ledgerTimeoutMs: e.TOLLGATE_LEDGER_TIMEOUT_MS,
+    usageRetentionDays: e.TOLLGATE_USAGE_RETENTION_DAYS,
     maxBodyBytes: e.TOLLGATE_MAX_BODY_BYTES,
     maxPromptChars: e.TOLLGATE_MAX_PROMPT_CHARS,
     maxMessages: e.TOLLGATE_MAX_MESSAGES,
@@ -256,4 +285,25 @@ export function loadConfig(env: Env = process.env): Config {
     },
     projectLimits: { rpm: e.TOLLGATE_PROJECT_RPM_LIMIT, tpm: e.TOLLGATE_PROJECT_TPM_LIMIT },
   };
+}
+
+/** The standard OTEL_ exporter variables, read the way the OpenTelemetry SDKs read them. */
+function tracingOf(e: {
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined;
+  OTEL_EXPORTER_OTLP_HEADERS?: string | undefined;
+  OTEL_SERVICE_NAME?: string | undefined;
+}): Config['tracing'] {
+  const base = e.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
+  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base}/v1/traces` : undefined);
+  if (!url) return undefined;
+  // "key1=value1,key2=value2", values URL-encoded (the OTLP exporter specification)
+  const headers = Object.fromEntries(
+    (e.OTEL_EXPORTER_OTLP_HEADERS ?? '')
+      .split(',')
+      .map((pair) => pair.split('='))
+      .filter((kv): kv is [string, string] => kv.length === 2 && kv[0]!.trim() !== '')
+      .map(([k, v]) => [k.trim(), decodeURIComponent(v.trim())]),
+  );
+  return { url, serviceName: e.OTEL_SERVICE_NAME ?? 'tollgate', headers };
 }

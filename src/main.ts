@@ -1,6 +1,8 @@
 import 'reflect-metadata';
-import { startApp } from './app';
+import { startApp, type App } from './app';
 import { ConfigError, loadConfig } from './config';
+import type { GeneratedSecret } from './modules/config-file/config-file.applier';
+import { ConfigFileError } from './modules/config-file/config-file.loader';
 import { createLogger } from './shared/logger';
 
 async function main(): Promise<void> {
@@ -16,7 +18,16 @@ async function main(): Promise<void> {
   }
   // Readable text for a person at a terminal, JSON lines for everything else (a file, a pipe, a collector).
   const log = createLogger(config.logLevel, { pretty: process.stdout.isTTY === true });
-  const app = await startApp(config, log);
+  let app: App;
+  try {
+    app = await startApp(config, log);
+  } catch (error) {
+    if (error instanceof ConfigFileError) {
+      console.error(`Configuration error: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
   log.info(
     {
       url: app.url,
@@ -27,6 +38,8 @@ async function main(): Promise<void> {
     'Tollgate is listening',
   );
   if (app.demo) printDemo(app.url, app.demo.adminKey, config.explorer);
+  if (app.configFile && app.configFile.secrets.length > 0)
+    printSecrets(app.configFile.file, app.configFile.secrets);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -72,6 +85,19 @@ function printDemo(url: string, key: string, explorer: boolean): void {
       '',
       `  curl -s ${url} -H "authorization: Bearer $TG_KEY" -H 'content-type: application/json' \\`,
       `    -d '${body}'`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+/** The secrets a configuration file's start generated: on stdout, this once (only their hashes or sealed copies are kept). */
+function printSecrets(file: string, secrets: GeneratedSecret[]): void {
+  process.stdout.write(
+    [
+      '',
+      `The configuration file ${file} made these secrets; they are shown this once:`,
+      '',
+      ...secrets.map((s) => `  ${s.kind} ${s.project}/${s.name}: ${s.secret}`),
       '',
     ].join('\n') + '\n',
   );

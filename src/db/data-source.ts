@@ -40,13 +40,23 @@ function sharedPool(pool: pg.Pool): new () => pg.Pool {
  * A pool of the ledger's own (or the one the embedded database allows). An idle connection the
  * server drops (a restart) is an 'error' event on the pool: without a listener it would end the
  * process; the pool replaces the connection on the next query.
+ *
+ * The embedded database's one connection is never closed for being idle: PGlite has one session
+ * whatever the sockets, so a connection opened after an idle one closed would find the prepared
+ * statements of the old one still there ("prepared statement already exists").
  */
 export function createPool(
   url: string,
   max: number,
   onIdleError: (error: Error) => void = () => undefined,
+  embedded = false,
 ): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: 10_000,
+    ...(embedded ? { idleTimeoutMillis: 0 } : {}),
+  });
   pool.on('error', onIdleError);
   return pool;
 }

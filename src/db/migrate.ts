@@ -1,16 +1,19 @@
 import type { DataSource } from 'typeorm';
+import { addUsagePartitions } from '../modules/usage/usage-storage';
 import { applySqlFunctions } from './sql-functions';
 
 const MIGRATION_LOCK = 7411001;
 
 /**
- * Runs pending migrations, then applies the SQL functions whose files changed; on a shared server,
- * under an advisory lock so instances starting together take turns.
+ * Runs pending migrations, then applies the SQL functions whose files changed, then makes sure
+ * usage_records has its partitions for this month and the next ones (the sweeper keeps them
+ * ahead); on a shared server, under an advisory lock so instances starting together take turns.
  */
 export async function migrate(db: DataSource, shared: boolean): Promise<void> {
   const run = async () => {
     await db.runMigrations({ transaction: 'all' });
     await db.transaction((em) => applySqlFunctions(em));
+    await addUsagePartitions(db);
   };
   if (!shared) return run();
   const runner = db.createQueryRunner();

@@ -4,12 +4,17 @@ import path from 'node:path';
 import type { EntityManager } from 'typeorm';
 
 /**
- * The ledger's SQL functions, one file each in src/db/sql/, in the order they are created (a
- * LANGUAGE sql function must come after the functions it calls). Each file holds its function's
- * current text (CREATE OR REPLACE); changing a function is editing its file, never a migration.
- * A file whose signature changes starts with a DROP FUNCTION IF EXISTS of the old one.
+ * The ledger's SQL functions (and the usage records' rollup trigger, partitions and folding), one
+ * file each in src/db/sql/, in the order they are created (a LANGUAGE sql function must come after
+ * the functions it calls). Each file holds its function's current text (CREATE OR REPLACE);
+ * changing a function is editing its file, never a migration. A file whose signature changes
+ * starts with a DROP FUNCTION IF EXISTS of the old one.
  */
 export const SQL_FUNCTIONS = [
+  'tollgate_usage_rollup',
+  'tollgate_fold_rollups',
+  'tollgate_create_usage_partitions',
+  'tollgate_drop_usage_partitions',
   'tollgate_insert_usage',
   'tollgate_apply_deltas',
   'tollgate_hold_deltas',

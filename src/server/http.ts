@@ -28,6 +28,7 @@ import type { StreamingContext } from '../modules/completions/completion.resolve
 import type { CompletionService } from '../modules/completions/completion.service';
 import type { AuthService, Principal } from '../modules/projects/auth.service';
 import { UnauthenticatedError } from '../shared/errors';
+import { nowMs, type Tracing } from '../shared/tracing';
 import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../shared/logger';
 import type { AuthThrottle } from '../modules/projects/auth-throttle';
 import { REVOKED_CLOSE_CODE, type LiveSockets } from './live-sockets';
@@ -70,6 +71,8 @@ export interface HttpDeps {
   openAi: Router;
   /** The Anthropic-compatible REST front door (/v1/messages), mounted at /v1 before the OpenAI one. */
   messages: Router;
+  /** Call traces, for the streamed completions of graphql-ws. */
+  tracing: Tracing;
   isReady: () => boolean;
 }
 
@@ -164,6 +167,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
           principal: ctx.extra.principal,
           loaders: createLoaders(db),
           completions: deps.completions,
+          tracing: deps.tracing,
         };
         return {
           schema,
@@ -282,8 +286,19 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
         res.on('close', () => {
           if (!res.writableFinished) controller.abort(new Error('client went away'));
         });
+        const receivedAt = nowMs();
         const caller = await authenticate(req.headers.authorization, clientAddress(req));
-        return { ...caller, loaders: createLoaders(db), signal: controller.signal };
+        const traceparent = req.headers.traceparent;
+        return {
+          ...caller,
+          loaders: createLoaders(db),
+          signal: controller.signal,
+          trace: {
+            traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+            receivedAt,
+            authenticatedAt: nowMs(),
+          },
+        };
       },
     }),
   );

@@ -31,3 +31,63 @@ export const ledgerBatchItems = new client.Histogram({
   buckets: [1, 2, 5, 10, 20, 50, 100],
   registers: [registry],
 });
+
+/**
+ * A label whose values come from tenants (model names, budget ids): the first `max` distinct values
+ * keep their own series, every later one is counted under "other", so a catalog that grows cannot
+ * grow Prometheus' memory without bound.
+ */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  of(value: string): string {
+    if (this.seen.has(value)) return value;
+    if (this.seen.size >= this.max) return 'other';
+    this.seen.add(value);
+    return value;
+  }
+}
+
+/** Model names as labels: at most 200 series per metric (then "other"). */
+export const modelLabel = new BoundedLabel(200);
+/** Budget ids as labels: at most 1,000 (then "other"). */
+export const budgetLabel = new BoundedLabel(1_000);
+
+export const spendUsdTotal = new client.Counter({
+  name: 'tollgate_spend_usd_total',
+  help: 'USD charged, by served model and kind (CHAT, EMBEDDING); the ledger holds the exact figures',
+  labelNames: ['model', 'kind'] as const,
+  registers: [registry],
+});
+
+export const tokensTotal = new client.Counter({
+  name: 'tollgate_tokens_total',
+  help: 'Tokens charged, by served model and class: prompt (all of it), cached_prompt, cache_write (parts of prompt), completion (all of it), reasoning (part of completion)',
+  labelNames: ['model', 'class'] as const,
+  registers: [registry],
+});
+
+export const budgetUtilization = new client.Gauge({
+  name: 'tollgate_budget_utilization_ratio',
+  help: '(spent + reserved) / limit of each budget in its current window, as of its last charge on this instance',
+  labelNames: ['budget', 'period'] as const,
+  registers: [registry],
+});
+
+export const upstreamSeconds = new client.Histogram({
+  name: 'tollgate_upstream_seconds',
+  help: 'Upstream latency of answered calls (retries included), by served model',
+  labelNames: ['model'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  registers: [registry],
+});
+
+export const addedSeconds = new client.Histogram({
+  name: 'tollgate_added_seconds',
+  help: "Latency Tollgate adds to an answered call (its latency minus the upstream's), by door: graphql, openai, anthropic",
+  labelNames: ['door'] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  registers: [registry],
+});

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { eventually, OPERATOR_KEY, TestServer, user, type GqlResult } from '../support/harness';
+import { eventually, OPERATOR_KEY, subscribed, TestServer, user, type GqlResult } from '../support/harness';
 
 /** A well-formed gateway key that no project holds. */
 const unknownKey = () => `tg_${crypto.randomBytes(24).toString('base64url')}`;
@@ -260,13 +260,10 @@ describe('authentication, roles and tenant isolation (real HTTP, real graphql-ws
 
     it("a budgetMetrics subscriber of A receives none of B's events, while B's subscriber does", async () => {
       type Msg = { budgetMetrics: { projectId: string; budgets: { spent: string }[] } };
-      const subscribe = (key: string) => {
+      const subscribe = async (key: string) => {
         const received: Msg['budgetMetrics'][] = [];
         const errors: unknown[] = [];
         const ws = t.wsClient(key);
-        const ready = new Promise<void>((resolve) => {
-          ws.on('connected', () => setTimeout(resolve, 150));
-        });
         ws.subscribe<Msg>(
           { query: 'subscription { budgetMetrics { projectId budgets { spent } } }' },
           {
@@ -275,11 +272,13 @@ describe('authentication, roles and tenant isolation (real HTTP, real graphql-ws
             complete: () => undefined,
           },
         );
-        return { received, errors, ready };
+        await subscribed(ws);
+        return { received, errors };
       };
-      const subA = subscribe(a.client.key);
-      const subB = subscribe(b.client.key);
-      await Promise.all([subA.ready, subB.ready]);
+      const [subA, subB] = await Promise.all([subscribe(a.client.key), subscribe(b.client.key)]);
+      // A subscription's events reach it in the order they were published (one bus, one socket, one
+      // event at a time): had an event of the other project reached it, it would come before a later
+      // event of its own. So each side's own later call is the end of the wait for a leak.
 
       const callB = await t.complete(b.client.key, { model: 'deepseek-chat', messages: user('from B') });
       expect(callB.errors).toBeUndefined();
@@ -288,11 +287,8 @@ describe('authentication, roles and tenant isolation (real HTTP, real graphql-ws
         (n) => n > 0,
       );
       expect(subB.received.every((m) => m.projectId === b.projectId)).toBe(true);
-      // Give A's subscription ample time (many coalescing windows) to (wrongly) receive it.
-      await new Promise((r) => setTimeout(r, 400));
-      expect(subA.received).toEqual([]);
 
-      // A's subscription is live: its own call reaches it, and B's subscriber does not see it.
+      // A's subscription is live: its own call reaches it, and nothing of B's came before it.
       const bCount = subB.received.length;
       const callA = await t.complete(a.client.key, { model: 'deepseek-chat', messages: user('from A') });
       expect(callA.errors).toBeUndefined();
@@ -301,8 +297,15 @@ describe('authentication, roles and tenant isolation (real HTTP, real graphql-ws
         (n) => n > 0,
       );
       expect(subA.received.every((m) => m.projectId === a.projectId)).toBe(true);
-      await new Promise((r) => setTimeout(r, 400));
-      expect(subB.received).toHaveLength(bCount);
+
+      // B's subscriber did not see A's call: B's next call reaches it, with nothing of A's before it.
+      const again = await t.complete(b.client.key, { model: 'deepseek-chat', messages: user('B again') });
+      expect(again.errors).toBeUndefined();
+      await eventually(
+        () => subB.received.length,
+        (n) => n > bCount,
+      );
+      expect(subB.received.every((m) => m.projectId === b.projectId)).toBe(true);
       expect(subA.errors).toEqual([]);
       expect(subB.errors).toEqual([]);
     });
@@ -341,7 +344,17 @@ describe('authentication, roles and tenant isolation (real HTTP, real graphql-ws
           resolve();
         });
       });
-      await new Promise((r) => setTimeout(r, 100));
+      // and it stays open: an operation on it is answered, as this key
+      const answer = await new Promise<unknown>((resolve, reject) => {
+        let data: unknown;
+        ws.subscribe(
+          { query: ME },
+          { next: (r) => (data = r.data), error: (e) => reject(e as Error), complete: () => resolve(data) },
+        );
+      });
+      expect(answer).toEqual({
+        me: { kind: 'API_KEY', project: { id: a.projectId }, apiKey: { id: a.client.id } },
+      });
       expect(closedCode).toBeUndefined();
     });
   });

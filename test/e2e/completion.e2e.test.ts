@@ -1,5 +1,5 @@
 import { completionBody, FakeUpstream, sendJson } from '../support/fake-upstream';
-import { eventually, TestServer, user } from '../support/harness';
+import { eventually, subscribed, TestServer, user } from '../support/harness';
 
 describe('a completion end to end (real HTTP, real graphql-ws, real database)', () => {
   let t: TestServer;
@@ -25,21 +25,17 @@ describe('a completion end to end (real HTTP, real graphql-ws, real database)', 
       sendJson(res, 200, completionBody(call.body.model, 1000, 500, 'Hello back'));
     const received: { spent: string; requests: number }[][] = [];
     const ws = t.wsClient(client.key);
-    const subscribed = new Promise<void>((resolve) => {
-      ws.subscribe<{ budgetMetrics: { budgets: { spent: string; requests: number }[] } }>(
-        {
-          query:
-            'subscription { budgetMetrics { projectId at budgets { spent requests budget { period } } } }',
-        },
-        {
-          next: (msg) => received.push(msg.data!.budgetMetrics.budgets),
-          error: () => undefined,
-          complete: () => undefined,
-        },
-      );
-      ws.on('connected', () => setTimeout(resolve, 100));
-    });
-    await subscribed;
+    ws.subscribe<{ budgetMetrics: { budgets: { spent: string; requests: number }[] } }>(
+      {
+        query: 'subscription { budgetMetrics { projectId at budgets { spent requests budget { period } } } }',
+      },
+      {
+        next: (msg) => received.push(msg.data!.budgetMetrics.budgets),
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+    await subscribed(ws);
 
     const result = await t.complete(client.key, {
       model: 'deepseek-chat',

@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
-import { eventually, TestServer, user } from '../support/harness';
+import { formatUsd } from '../../src/shared/money';
+import { worstCaseOf } from '../support/billing';
+import { eventually, subscribed, TestServer, user } from '../support/harness';
 
 // Two instances on one database: live events must reach subscribers wherever the call was served.
 const withPostgres = process.env.DATABASE_URL ? describe : describe.skip;
@@ -33,27 +35,28 @@ describe.each(buses)('live events across instances (%s)', (_name, busEnv: Record
       const first = await two.complete(client, input);
       expect(first.errors).toBeUndefined();
       const cost = Number(first.data!.createChatCompletion.cost);
-      await one.createBudget(admin, { period: 'DAILY', limitUsd: (cost * 4).toFixed(12), thresholds: [0.5] });
+      const budget = await one.createBudget(admin, {
+        period: 'DAILY',
+        limitUsd: (cost * 4).toFixed(12),
+        thresholds: [0.5],
+      });
 
-      const alerts: { type: string; threshold: number }[] = [];
+      const alerts: { type: string; threshold: number; budgetId: string }[] = [];
       const metrics: { spent: string }[][] = [];
       const ws = one.wsClient(client);
-      await new Promise<void>((resolve) => {
-        ws.on('connected', () => resolve());
-        ws.subscribe<{ alerts: { type: string; threshold: number } }>(
-          { query: 'subscription { alerts { type threshold severity } }' },
-          { next: (m) => alerts.push(m.data!.alerts), error: () => undefined, complete: () => undefined },
-        );
-        ws.subscribe<{ budgetMetrics: { budgets: { spent: string }[] } }>(
-          { query: 'subscription { budgetMetrics { budgets { spent } } }' },
-          {
-            next: (m) => metrics.push(m.data!.budgetMetrics.budgets),
-            error: () => undefined,
-            complete: () => undefined,
-          },
-        );
-      });
-      await new Promise((r) => setTimeout(r, 200)); // the subscriptions are registered
+      ws.subscribe<{ alerts: { type: string; threshold: number; budgetId: string } }>(
+        { query: 'subscription { alerts { type threshold severity budgetId } }' },
+        { next: (m) => alerts.push(m.data!.alerts), error: () => undefined, complete: () => undefined },
+      );
+      ws.subscribe<{ budgetMetrics: { budgets: { spent: string }[] } }>(
+        { query: 'subscription { budgetMetrics { budgets { spent } } }' },
+        {
+          next: (m) => metrics.push(m.data!.budgetMetrics.budgets),
+          error: () => undefined,
+          complete: () => undefined,
+        },
+      );
+      await subscribed(ws);
 
       // Two more identical calls on instance 2: spend goes 1/4 -> 3/4, crossing 50% once.
       for (let i = 0; i < 2; i++) expect((await two.complete(client, input)).errors).toBeUndefined();
@@ -66,13 +69,29 @@ describe.each(buses)('live events across instances (%s)', (_name, busEnv: Record
         () => metrics.at(-1)?.[0]?.spent,
         (s) => s !== undefined && Number(s) >= cost * 2 - 1e-12,
       );
-      await new Promise((r) => setTimeout(r, 300));
+      // A marker: another key's call on instance 2 that passes half of that key's own small budget.
+      // Its alerts are published after the ones above, so any second delivery of those comes first.
+      const other = await one.createKey(admin, 'CLIENT', 'marker');
+      const small = { model: 'deepseek-chat', messages: user('marker'), maxTokens: 1 };
+      const worst = await worstCaseOf(one, other.key, small);
+      const marker = await one.createBudget(admin, {
+        apiKeyId: other.id,
+        period: 'DAILY',
+        limitUsd: formatUsd(worst + worst / 4n),
+        thresholds: [0.5],
+      });
+      expect((await two.complete(other.key, small)).errors).toBeUndefined();
+      await eventually(
+        () => alerts.some((a) => a.budgetId === marker),
+        (seen) => seen,
+      );
       // The 50% threshold, and the projection of a day at this rate past the limit: each exactly once.
-      expect(alerts.filter((a) => a.type === 'BUDGET_THRESHOLD')).toEqual([
-        { type: 'BUDGET_THRESHOLD', threshold: 0.5, severity: 'WARNING' },
+      const ours = alerts.filter((a) => a.budgetId !== marker);
+      expect(ours.filter((a) => a.type === 'BUDGET_THRESHOLD')).toEqual([
+        { type: 'BUDGET_THRESHOLD', threshold: 0.5, severity: 'WARNING', budgetId: budget },
       ]);
-      expect(alerts.filter((a) => a.type === 'PROJECTED_OVERRUN')).toHaveLength(1);
-      expect(alerts).toHaveLength(2);
+      expect(ours.filter((a) => a.type === 'PROJECTED_OVERRUN')).toHaveLength(1);
+      expect(ours).toHaveLength(2);
     });
   });
 });

@@ -209,4 +209,17 @@ describe('embedded mode (PGlite in a local folder, simulated provider, demo seed
     expect(Number(rows[1]!.cost)).toBeLessThan(Number(rows[0]!.cost));
     expect(Number(second.tollgate.cache_savings)).toBeGreaterThan(0);
   }, 60_000);
+
+  it('serves a completion after more than 10 s of quiet (the idle connection is kept)', async () => {
+    // node-postgres closes a connection idle for 10 s; PGlite's one session outlives it, and a new
+    // connection used to find the ledger's prepared statement there already.
+    await new Promise((r) => setTimeout(r, 11_000)); // time passing is the point
+    const result = await gql<{ createChatCompletion: { cost: string } }>(
+      COMPLETION,
+      { input: { model: 'deepseek-chat', messages: [{ role: 'user', content: 'Still there?' }] } },
+      demoKey,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(Number(result.data!.createChatCompletion.cost)).toBeGreaterThan(0);
+  }, 60_000);
 });

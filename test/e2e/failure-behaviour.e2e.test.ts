@@ -1,5 +1,5 @@
 import { completionBody, FakeUpstream, sendJson } from '../support/fake-upstream';
-import { TestServer, user } from '../support/harness';
+import { eventually, TestServer, user } from '../support/harness';
 
 /**
  * How the gateway behaves when the upstream misbehaves: what the circuit breaker counts and when
@@ -72,7 +72,10 @@ describe('failure behaviour (real server, fake upstream)', () => {
       } else sendJson(res, 500, { error: { message: 'down' } });
     };
     const slow = t.complete(key, { model: 'gpt-4.1', messages: user('slow'), maxTokens: 10 });
-    while (upstream.calls.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await eventually(
+      () => upstream.calls.length,
+      (n) => n === 1,
+    );
     // One call, three failed attempts: the circuit opens.
     const failed = await t.complete(key, { model: 'gpt-4.1', messages: user('fail'), maxTokens: 10 });
     expect(failed.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');

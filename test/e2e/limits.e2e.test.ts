@@ -4,6 +4,8 @@ import { eventually, TestServer, user, type GqlResult } from '../support/harness
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // Several instances share a Postgres server and Redis (CI sets both); the embedded database is one instance's own.
 const sharedPostgres = process.env.DATABASE_URL && process.env.REDIS_URL ? describe : describe.skip;
+// Sleeps kept on purpose: each is the time the test is about passing (a refused key's cooldown, a
+// retryAfterMs running out), not a wait for something to happen.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 type Completion = GqlResult<{ createChatCompletion: Record<string, unknown> }>;

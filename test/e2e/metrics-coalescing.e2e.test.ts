@@ -1,5 +1,5 @@
 import { parseUsd } from '../../src/shared/money';
-import { eventually, TestServer, user } from '../support/harness';
+import { eventually, subscribed, TestServer, user } from '../support/harness';
 
 describe('budgetMetrics is coalesced: a burst gives a bounded number of pushes, the last one exact', () => {
   let t: TestServer;
@@ -18,18 +18,15 @@ describe('budgetMetrics is coalesced: a burst gives a bounded number of pushes, 
 
     const pushes: ({ spent: string; requests: number } | undefined)[] = [];
     const ws = t.wsClient(client);
-    await new Promise<void>((resolve) => {
-      ws.on('connected', () => resolve());
-      ws.subscribe<{ budgetMetrics: { budgets: { spent: string; requests: number }[] } }>(
-        { query: 'subscription { budgetMetrics { budgets { spent requests } } }' },
-        {
-          next: (m) => pushes.push(m.data!.budgetMetrics.budgets[0]),
-          error: () => undefined,
-          complete: () => undefined,
-        },
-      );
-    });
-    await new Promise((r) => setTimeout(r, 100));
+    ws.subscribe<{ budgetMetrics: { budgets: { spent: string; requests: number }[] } }>(
+      { query: 'subscription { budgetMetrics { budgets { spent requests } } }' },
+      {
+        next: (m) => pushes.push(m.data!.budgetMetrics.budgets[0]),
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+    await subscribed(ws);
 
     const started = performance.now();
     const burst = 1000;

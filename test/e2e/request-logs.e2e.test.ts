@@ -12,6 +12,7 @@ import pino from 'pino';
 import { startApp, type App } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { eventually } from '../support/harness';
 
 type Line = Record<string, unknown> & { msg?: string; requestId?: string; traceId?: string };
 
@@ -50,14 +51,12 @@ describe('request ids and trace ids in the logs', () => {
   });
 
   /** The line logged when the response with this id ended (the response is sent before it is written). */
-  const doneLine = async (requestId: string): Promise<Line> => {
-    for (let i = 0; i < 200; i++) {
-      const line = lines.find((l) => l.msg === 'request done' && l.requestId === requestId);
-      if (line) return line;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`no 'request done' line for ${requestId}`);
-  };
+  const doneLine = (requestId: string): Promise<Line> =>
+    eventually(
+      () => lines.find((l) => l.msg === 'request done' && l.requestId === requestId),
+      (line): line is Line => line !== undefined,
+      2_000,
+    );
 
   it('GraphQL: the response names its request, and the line about it carries that id and the trace id', async () => {
     const response = await fetch(app.url, {

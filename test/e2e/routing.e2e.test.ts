@@ -187,6 +187,7 @@ describe('routing (real server, fake upstream)', () => {
     const untilProbe = async () => {
       const open = (await circuits()).find((c) => c.model === 'gpt-4.1')!;
       expect(Date.parse(open.retryAt) - Date.parse(open.openedAt)).toBe(2000);
+      // A sleep kept on purpose: the open timeout running out is what this waits for.
       await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(open.retryAt) - Date.now()) + 20));
     };
     const now = await circuits();

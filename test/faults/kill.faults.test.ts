@@ -82,6 +82,7 @@ withPostgres('kill -9 under load, then restart', () => {
       expect(state.activeReservations).toBe(0);
       expect(state.reserved).toBe('0.000000000000');
       expect(state.spent).toBe(state.usageCost);
+      expect([state.rollupCost, state.rollupRows]).toEqual([state.usageCost, state.rows]); // rollups exact
       for (const id of succeeded) expect(state.requestIds.has(id)).toBe(true);
     } finally {
       await second.stop();

@@ -86,6 +86,7 @@ whenPossible('Postgres restarted under load', () => {
     }
     expect(state.activeReservations).toBe(0);
     expect(state.spent).toBe(state.usageCost);
+    expect([state.rollupCost, state.rollupRows]).toEqual([state.usageCost, state.rows]); // rollups exact
     // nothing lost: every call the upstream answered (and would bill) is in the ledger, the ones
     // caught by the outage included (their settle waited for the database to come back)
     expect(state.rows).toBe(upstream.calls.length);

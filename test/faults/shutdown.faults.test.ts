@@ -79,5 +79,6 @@ withPostgres('graceful shutdown (SIGTERM)', () => {
     expect(state.rows).toBe(20);
     expect(state.activeReservations).toBe(0);
     expect(state.spent).toBe(state.usageCost);
+    expect([state.rollupCost, state.rollupRows]).toEqual([state.usageCost, state.rows]); // rollups exact
   });
 });

@@ -239,3 +239,19 @@ export async function eventually<T>(
 }
 
 export const user = (content: string) => [{ role: 'user', content }];
+
+/**
+ * Resolves once the server has taken every subscription sent on `client` so far. graphql-ws
+ * acknowledges no subscription, so this sends a query on the same socket and waits for its answer:
+ * the server starts on a socket's messages in the order they came, a subscription registers with
+ * no I/O after its key check (which its connection has just cached) while the query's answer has
+ * to cross the socket, so it is read after the subscriptions ahead of it are listening.
+ */
+export function subscribed(client: Client): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.subscribe(
+      { query: '{ __typename }' },
+      { next: () => undefined, error: (error) => reject(error as Error), complete: resolve },
+    );
+  });
+}

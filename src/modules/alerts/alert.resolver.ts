@@ -175,7 +175,14 @@ function snapshotView(a: Pick<Alert, 'type' | 'snapshot'>): AlertSnapshotType {
 
 /** An endpoint as GraphQL shows it: never its secret. */
 function endpointView(e: WebhookEndpoint): WebhookEndpointType {
-  return { id: e.id, url: e.url, format: e.format, enabled: e.enabled, createdAt: e.createdAt };
+  return {
+    id: e.id,
+    url: e.url,
+    format: e.format,
+    enabled: e.enabled,
+    createdAt: e.createdAt,
+    managedBy: e.managedBy ?? null,
+  };
 }
 
 function deliveryView(d: WebhookDelivery): WebhookDeliveryType {

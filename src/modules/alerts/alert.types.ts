@@ -82,6 +82,12 @@ export class WebhookEndpointType {
   @Field(() => WebhookFormat) format!: WebhookFormat;
   @Field() enabled!: boolean;
   @Field() createdAt!: Date;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The configuration file that owns this endpoint (edits through the API are refused); null: the API does.',
+  })
+  managedBy!: string | null;
 }
 
 @ObjectType('CreatedWebhookEndpoint')

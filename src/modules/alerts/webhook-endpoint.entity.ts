@@ -31,4 +31,12 @@ export class WebhookEndpoint {
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
+
+  /** The configuration file that owns this endpoint (TOLLGATE_CONFIG); null: the API does. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  managedBy!: string | null;
+
+  /** Its name in the configuration file that owns it (a endpoint has no name of its own); null otherwise. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  configKey!: string | null;
 }

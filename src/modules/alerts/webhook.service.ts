@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
+import { assertOwner, type ChangeOptions } from '../../shared/managed';
 import type { EgressPolicy } from '../../shared/egress';
 import type { SecretBox } from '../../shared/secret-box';
 import type { Alert } from './alert.entity';
@@ -66,6 +67,37 @@ export function formatAlert(
   };
 }
 
+/** An endpoint as a configuration file makes it: its owner, its name in the file, its secret if given. */
+export interface EndpointOptions extends ChangeOptions {
+  configKey?: string;
+  /** The signing secret; absent: generated. */
+  secret?: string;
+}
+
+/** What a configuration file may change of an endpoint it owns. */
+export interface EndpointChanges {
+  url: string;
+  format: WebhookFormat;
+  enabled: boolean;
+  /** A new signing secret; absent: kept. */
+  secret?: string;
+}
+
+/** An http(s) URL of at most 2,000 characters, trimmed (where it may point is the egress policy's). Pure. */
+export function checkWebhookUrl(url: string): string {
+  const clean = url.trim();
+  let parsed: URL;
+  try {
+    parsed = new URL(clean);
+  } catch {
+    throw new BadInputError('url must be an http(s) URL', 'url');
+  }
+  if (!['http:', 'https:'].includes(parsed.protocol) || clean.length > 2000) {
+    throw new BadInputError('url must be an http(s) URL', 'url');
+  }
+  return clean;
+}
+
 export class WebhookService {
   constructor(
     private readonly db: DataSource,
@@ -78,47 +110,80 @@ export class WebhookService {
     projectId: string,
     url: string,
     format: WebhookFormat,
+    options: EndpointOptions = {},
   ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
-    const clean = url.trim();
-    let parsed: URL;
-    try {
-      parsed = new URL(clean);
-    } catch {
-      throw new BadInputError('url must be an http(s) URL', 'url');
-    }
-    if (!['http:', 'https:'].includes(parsed.protocol) || clean.length > 2000) {
-      throw new BadInputError('url must be an http(s) URL', 'url');
-    }
-    const refused = this.egress.refusesUrl(parsed);
-    if (refused) throw new BadInputError(`url: ${refused}`, 'url');
-    const secret = `whsec_${crypto.randomBytes(24).toString('base64url')}`;
+    const clean = this.checkUrl(url);
+    const secret = options.secret ?? `whsec_${crypto.randomBytes(24).toString('base64url')}`;
     const repo = this.db.getRepository(WebhookEndpoint);
     const endpoint = await repo.save(
       repo.create({
         projectId,
         url: clean,
         format,
-        secretEncrypted: this.secrets.seal(secret),
+        secretEncrypted: this.secrets.seal(checkWebhookSecret(secret)),
         enabled: true,
+        managedBy: options.owner ?? null,
+        configKey: options.configKey ?? null,
       }),
     );
     return { endpoint, secret };
+  }
+
+  /** A configuration file's edit of an endpoint it owns (or takes over): URL, format, enabled, secret. */
+  async update(
+    projectId: string,
+    id: string,
+    changes: EndpointChanges,
+    options: EndpointOptions = {},
+  ): Promise<WebhookEndpoint> {
+    const repo = this.db.getRepository(WebhookEndpoint);
+    const endpoint = await repo.findOne({ where: { id, projectId } });
+    if (!endpoint) throw new NotFoundError('Webhook endpoint');
+    assertOwner(`Webhook endpoint "${endpoint.configKey ?? endpoint.url}"`, endpoint.managedBy, options);
+    return repo.save({
+      ...endpoint,
+      url: this.checkUrl(changes.url),
+      format: changes.format,
+      enabled: changes.enabled,
+      ...(changes.secret === undefined
+        ? {}
+        : { secretEncrypted: this.secrets.seal(checkWebhookSecret(changes.secret)) }),
+      managedBy: options.owner ?? null,
+      configKey: options.owner ? (options.configKey ?? endpoint.configKey) : null,
+    });
+  }
+
+  /** checkWebhookUrl, then the operator's egress policy on an address literal. */
+  checkUrl(url: string): string {
+    const clean = checkWebhookUrl(url);
+    const refused = this.egress.refusesUrl(new URL(clean));
+    if (refused) throw new BadInputError(`url: ${refused}`, 'url');
+    return clean;
   }
 
   list(projectId: string): Promise<WebhookEndpoint[]> {
     return this.db.getRepository(WebhookEndpoint).find({ where: { projectId }, order: { createdAt: 'ASC' } });
   }
 
-  async remove(projectId: string, id: string): Promise<boolean> {
-    const result = await this.db.getRepository(WebhookEndpoint).delete({ id, projectId });
-    if (!result.affected) throw new NotFoundError('Webhook endpoint');
-    return true;
-  }
-
-  async setEnabled(projectId: string, id: string, enabled: boolean): Promise<WebhookEndpoint> {
+  async remove(projectId: string, id: string, options: ChangeOptions = {}): Promise<boolean> {
     const repo = this.db.getRepository(WebhookEndpoint);
     const endpoint = await repo.findOne({ where: { id, projectId } });
     if (!endpoint) throw new NotFoundError('Webhook endpoint');
+    assertOwner(`Webhook endpoint "${endpoint.configKey ?? endpoint.url}"`, endpoint.managedBy, options);
+    await repo.delete({ id: endpoint.id });
+    return true;
+  }
+
+  async setEnabled(
+    projectId: string,
+    id: string,
+    enabled: boolean,
+    options: ChangeOptions = {},
+  ): Promise<WebhookEndpoint> {
+    const repo = this.db.getRepository(WebhookEndpoint);
+    const endpoint = await repo.findOne({ where: { id, projectId } });
+    if (!endpoint) throw new NotFoundError('Webhook endpoint');
+    assertOwner(`Webhook endpoint "${endpoint.configKey ?? endpoint.url}"`, endpoint.managedBy, options);
     endpoint.enabled = enabled;
     return repo.save(endpoint);
   }
@@ -193,4 +258,12 @@ export class WebhookService {
   openSecret(endpoint: WebhookEndpoint): string {
     return this.secrets.open(endpoint.secretEncrypted);
   }
+}
+
+/** A signing secret given by a configuration file: long enough to sign with. Pure. */
+export function checkWebhookSecret(secret: string): string {
+  if (secret.length < 16 || secret.length > 500) {
+    throw new BadInputError('a webhook secret must be 16 to 500 characters', 'secret');
+  }
+  return secret;
 }

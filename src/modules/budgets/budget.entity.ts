@@ -52,4 +52,12 @@ export class Budget {
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
+
+  /** The configuration file that owns this budget (TOLLGATE_CONFIG); null: the API does. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  managedBy!: string | null;
+
+  /** Its name in the configuration file that owns it (a budget has no name of its own); null otherwise. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  configKey!: string | null;
 }

@@ -105,6 +105,7 @@ export function budgetView(b: Budget): BudgetType {
     thresholds: b.thresholds,
     policy: b.policy,
     createdAt: b.createdAt,
+    managedBy: b.managedBy ?? null,
   };
 }
 

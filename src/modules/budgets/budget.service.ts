@@ -1,5 +1,6 @@
 import { IsNull, type DataSource, type EntityManager } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
+import { assertOwner, type ChangeOptions } from '../../shared/managed';
 import { formatUsd, maxPico, parseUsd, ratio, type Pico } from '../../shared/money';
 import { ApiKey } from '../projects/api-key.entity';
 import { Budget, DEFAULT_THRESHOLDS, type BudgetPeriod, type BudgetPolicy } from './budget.entity';
@@ -19,6 +20,11 @@ export interface BudgetInput {
   policy?: BudgetPolicy | null;
 }
 
+/** A budget as a configuration file makes it: its owner, and its name in the file (budgets have none). */
+export interface BudgetOptions extends ChangeOptions {
+  configKey?: string;
+}
+
 export interface BudgetStatus {
   budget: Budget;
   window: Window;
@@ -35,7 +41,7 @@ export interface BudgetStatus {
 export class BudgetService {
   constructor(private readonly db: DataSource) {}
 
-  async create(projectId: string, input: BudgetInput): Promise<Budget> {
+  async create(projectId: string, input: BudgetInput, options: BudgetOptions = {}): Promise<Budget> {
     const repo = this.db.getRepository(Budget);
     if (
       input.apiKeyId &&
@@ -45,9 +51,15 @@ export class BudgetService {
     }
     const fields = checkBudget(input);
     return this.db.transaction(async (em) => {
-      const budget = await em
-        .getRepository(Budget)
-        .save(repo.create({ projectId, apiKeyId: input.apiKeyId ?? null, ...fields }));
+      const budget = await em.getRepository(Budget).save(
+        repo.create({
+          projectId,
+          apiKeyId: input.apiKeyId ?? null,
+          ...fields,
+          managedBy: options.owner ?? null,
+          configKey: options.configKey ?? null,
+        }),
+      );
       await this.startFromLedger(em, budget, new Date());
       return budget;
     });
@@ -72,10 +84,16 @@ export class BudgetService {
     );
   }
 
-  async update(projectId: string, id: string, input: Partial<BudgetInput>): Promise<Budget> {
+  async update(
+    projectId: string,
+    id: string,
+    input: Partial<BudgetInput>,
+    options: BudgetOptions = {},
+  ): Promise<Budget> {
     const repo = this.db.getRepository(Budget);
     const budget = await repo.findOne({ where: { id, projectId } });
     if (!budget) throw new NotFoundError('Budget');
+    assertOwner(`Budget "${budget.configKey ?? budget.id}"`, budget.managedBy, options);
     const merged = checkBudget({
       period: input.period ?? budget.period,
       limitUsd: input.limitUsd ?? formatUsd(budget.limitUsd),
@@ -83,12 +101,20 @@ export class BudgetService {
       thresholds: input.thresholds ?? budget.thresholds,
       policy: input.policy ?? budget.policy,
     });
-    return repo.save({ ...budget, ...merged });
+    return repo.save({
+      ...budget,
+      ...merged,
+      managedBy: options.owner ?? null,
+      configKey: options.owner ? (options.configKey ?? budget.configKey) : null,
+    });
   }
 
-  async delete(projectId: string, id: string): Promise<boolean> {
-    const result = await this.db.getRepository(Budget).delete({ id, projectId });
-    if (!result.affected) throw new NotFoundError('Budget');
+  async delete(projectId: string, id: string, options: ChangeOptions = {}): Promise<boolean> {
+    const repo = this.db.getRepository(Budget);
+    const budget = await repo.findOne({ where: { id, projectId } });
+    if (!budget) throw new NotFoundError('Budget');
+    assertOwner(`Budget "${budget.configKey ?? budget.id}"`, budget.managedBy, options);
+    await repo.delete({ id: budget.id });
     return true;
   }
 
@@ -136,7 +162,8 @@ export class BudgetService {
   }
 }
 
-function checkBudget(
+/** A budget's period, limit, zone, thresholds and policy as the API checks them. Pure: a configuration file is checked with it too. */
+export function checkBudget(
   input: BudgetInput,
 ): Pick<Budget, 'period' | 'limitUsd' | 'timeZone' | 'thresholds' | 'policy'> {
   if (input.period !== 'DAILY' && input.period !== 'MONTHLY')

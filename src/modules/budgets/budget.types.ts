@@ -24,6 +24,12 @@ export class BudgetType {
   @Field(() => [Float]) thresholds!: number[];
   @Field(() => BudgetPolicy) policy!: BudgetPolicy;
   @Field() createdAt!: Date;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The configuration file that owns this budget (edits through the API are refused); null: the API does.',
+  })
+  managedBy!: string | null;
 }
 
 @ObjectType('SpendProjection')

@@ -4,6 +4,7 @@ import type { HoldRequest, ReservationService } from '../budgets/reservation.ser
 import type { Model } from '../providers/model.entity';
 import { UsageKind } from '../usage/usage-record.entity';
 import { worstCaseCost } from '../providers/pricing';
+import { formatUsd } from '../../shared/money';
 import { UpstreamCallFailed, type CallResult, type UpstreamClient } from '../upstream/upstream.client';
 import type { RoutePlan, RouterService } from '../routing/router.service';
 import type { CallContext, CallRecorder } from './call-recorder';
@@ -88,6 +89,7 @@ export class AttemptLoop {
       body: ctx.req.body,
       ...(ctx.req.native ? { native: ctx.req.native } : {}),
       signal: ctx.signal,
+      span: ctx.span,
       onChunk: ctx.meter?.onChunk,
       fallbackOnTimeout: !last,
     });
@@ -120,7 +122,24 @@ export class AttemptLoop {
   private hold(ctx: AttemptContext, model: Model): Promise<HeldModel> {
     // Embeddings are never moved: another model's vectors live in another space.
     const alternatives = ctx.req.kind === UsageKind.CHAT ? this.d.router.healthyModels(ctx.catalog) : [];
-    return holdWithPolicy(this.d.reservations, model, alternatives, (m) => this.holdRequest(ctx, m));
+    return ctx.span.within(
+      'reserve',
+      async (span) => {
+        const held = await holdWithPolicy(this.d.reservations, model, alternatives, (m) =>
+          this.holdRequest(ctx, m),
+        );
+        if (span.recording) {
+          span.set({
+            'tollgate.reserved_usd': formatUsd(held.hold.amount),
+            'tollgate.budget.decision': held.downgraded ? 'DOWNGRADED' : 'ALLOWED',
+            'tollgate.budgets': held.hold.budgets.length,
+            'tollgate.model': held.model.name,
+          });
+        }
+        return held;
+      },
+      { 'tollgate.model': model.name },
+    );
   }
 
   /**

@@ -3,7 +3,16 @@ import { backoffDelay } from '../../shared/backoff';
 import { isConnectionFailure } from '../../shared/db-errors';
 import type { DomainError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { formatUsd, type Pico } from '../../shared/money';
+import { formatUsd, ratio, type Pico } from '../../shared/money';
+import {
+  addedSeconds,
+  budgetLabel,
+  budgetUtilization,
+  modelLabel,
+  spendUsdTotal,
+  tokensTotal,
+  upstreamSeconds,
+} from '../../shared/metrics';
 import type { TokenUsage } from '../../shared/token-usage';
 import type { AlertService } from '../alerts/alert.service';
 import type { HeldModel } from '../budgets/downgrade';
@@ -16,12 +25,13 @@ import { priceUsage } from '../providers/pricing';
 import { UpstreamCallFailed, type CallResult } from '../upstream/upstream.client';
 import type { UpstreamReply } from '../upstream/upstream.types';
 import type { UsageOutcome } from '../usage/usage-record.entity';
-import type { CompletionResult } from './completion.types';
+import type { CompletionResult, Door } from './completion.types';
 import type { ValidRequest } from './completion.validation';
 import { storedResult, type IdempotencyClaim } from './idempotency.service';
 import type { PromptMargins } from '../providers/prompt-margin';
 import type { StreamMeter } from './stream-meter';
 import { countTextTokens } from '../../shared/tokenizer';
+import type { CallSpan } from '../../shared/tracing';
 
 /** Everything the recording of a call needs to know besides its reply. */
 export interface CallContext {
@@ -39,6 +49,10 @@ export interface CallContext {
   meter: StreamMeter | null;
   /** The requestId's idempotency claim, when the client gave one. */
   claim: IdempotencyClaim | null;
+  /** The call's root span: its steps are its children. */
+  span: CallSpan;
+  /** The door the call came through. */
+  door: Door | undefined;
 }
 
 /** How long a settle is retried through a lost database connection before it gives up. */
@@ -133,10 +147,16 @@ export class CallRecorder {
       ctx.claim && outcome === 'SUCCESS'
         ? { project: ctx.claim.projectId, request: ctx.claim.requestId, response: storedResult(result) }
         : null;
-    const recorded = await this.durably(ctx.requestId, () =>
-      this.d.reservations.recordUsage(held.hold, row, { supersede: ctx.claim?.tookOver ?? false, done }),
+    const recorded = await ctx.span.within(
+      'settle',
+      () =>
+        this.durably(ctx.requestId, () =>
+          this.d.reservations.recordUsage(held.hold, row, { supersede: ctx.claim?.tookOver ?? false, done }),
+        ),
+      { 'tollgate.cost_usd': row.cost, 'tollgate.outcome': outcome },
     );
     await this.announce(ctx, held, recorded, priced.cost);
+    measure(ctx, result, usage, priced.cost);
     return { ...result, id: recorded.usageId, createdAt: recorded.createdAt };
   }
 
@@ -207,6 +227,13 @@ export class CallRecorder {
     recorded: RecordedUsage,
     cost: Pico,
   ): Promise<void> {
+    for (const counter of recorded.counters) {
+      const { budget } = counter;
+      budgetUtilization.set(
+        { budget: budgetLabel.of(budget.id), period: budget.period },
+        ratio(counter.spent + counter.reserved, budget.limit),
+      );
+    }
     const alerts = await this.d.alerts.fire(ctx.who.projectId, recorded.counters, new Date(), cost);
     if (held.hold.id !== null && cost > held.hold.amount) {
       const exceeded = await this.d.alerts
@@ -247,6 +274,32 @@ export class CallRecorder {
       }
     }
   }
+}
+
+/** The operator metrics of a charged call: spend and tokens by model, upstream and added latency. */
+function measure(
+  ctx: CallContext,
+  result: Omit<CompletionResult, 'id' | 'createdAt'>,
+  usage: TokenUsage,
+  cost: Pico,
+): void {
+  // A model the catalog does not know (the upstream named another) is one series, not one each.
+  const unknown = !result.priced && result.priceNote?.startsWith('the served model') === true;
+  const model = modelLabel.of(unknown ? 'unpriced' : result.model);
+  spendUsdTotal.inc({ model, kind: ctx.req.kind }, Number(cost) / 1e12);
+  const classes: [string, number][] = [
+    ['prompt', usage.prompt],
+    ['cached_prompt', usage.cachedPrompt],
+    ['cache_write', usage.cacheWrite],
+    ['completion', usage.completion],
+    ['reasoning', usage.reasoning],
+  ];
+  for (const [name, tokens] of classes) if (tokens > 0) tokensTotal.inc({ model, class: name }, tokens);
+  upstreamSeconds.observe({ model }, result.upstreamLatencyMs / 1000);
+  addedSeconds.observe(
+    { door: ctx.door ?? 'graphql' },
+    Math.max(0, result.latencyMs - result.upstreamLatencyMs) / 1000,
+  );
 }
 
 function providerName(ctx: CallContext, model: Model): string {

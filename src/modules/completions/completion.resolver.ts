@@ -3,6 +3,7 @@ import { Arg, Authorized, Ctx, Mutation, Query, Resolver, Root, Subscription } f
 import { CurrentKey, requireProjectKey, Role } from '../projects/access';
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Context } from '../projects/request-context';
+import { NO_SPAN, type CallSpan, type Tracing } from '../../shared/tracing';
 import { DomainError } from '../../shared/errors';
 import {
   ChatCompletionChunkType,
@@ -21,11 +22,15 @@ import type { CompletionChunk, CompletionRequest, CompletionResult } from './com
  */
 export interface StreamingContext extends Context {
   completions: CompletionService;
+  tracing: Tracing;
 }
 
 @Resolver()
 export class CompletionResolver {
-  constructor(private readonly completions: CompletionService) {}
+  constructor(
+    private readonly completions: CompletionService,
+    private readonly tracing: Tracing,
+  ) {}
 
   @Authorized(Role.PROJECT)
   @Mutation(() => ChatCompletionType, {
@@ -36,8 +41,19 @@ export class CompletionResolver {
     @Ctx() ctx: Context,
     @Arg('input') input: ChatCompletionInput,
   ): Promise<ChatCompletionType> {
-    const result = await graphqlTerms(this.completions.complete(who, toRequest(input), ctx.signal));
-    return completionView(result);
+    const request = toRequest(input);
+    const span = callSpan(this.tracing, ctx, request);
+    try {
+      const result = await graphqlTerms(
+        this.completions.complete(who, request, { signal: ctx.signal, span, door: 'graphql' }),
+      );
+      return completionView(result);
+    } catch (error) {
+      span.fail(error);
+      throw error;
+    } finally {
+      span.end();
+    }
   }
 
   @Authorized(Role.PROJECT)
@@ -49,7 +65,8 @@ export class CompletionResolver {
     subscribe: ({ args, context }) => {
       const ctx: StreamingContext = context;
       const who = requireProjectKey(ctx);
-      return streamChunks(ctx.completions, who, toRequest((args as { input: ChatCompletionInput }).input));
+      const request = toRequest((args as { input: ChatCompletionInput }).input);
+      return streamChunks(ctx.completions, who, request, callSpan(ctx.tracing, ctx, request));
     },
   })
   chatCompletionStream(
@@ -170,11 +187,30 @@ async function graphqlTerms<T>(run: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A GraphQL call's root span, from when its HTTP request came, with its authentication as the
+ * first child (timed by the context, before any resolver ran).
+ */
+function callSpan(tracing: Tracing, ctx: Context, request: CompletionRequest): CallSpan {
+  if (!tracing.enabled) return NO_SPAN;
+  const model = typeof request.body.model === 'string' ? request.body.model : 'auto';
+  const timing = ctx.trace;
+  const span = tracing.startCall(
+    `chat ${model}`,
+    timing?.traceparent,
+    { 'http.route': '/graphql' },
+    timing?.receivedAt,
+  );
+  if (timing) span.child('authenticate', {}, undefined, timing.receivedAt).end(timing.authenticatedAt);
+  return span;
+}
+
 /** The pipeline's streaming callback as an async iterable of chunks, ended by the settled result. */
 function streamChunks(
   completions: CompletionService,
   who: KeyPrincipal,
   request: CompletionRequest,
+  span: CallSpan,
 ): AsyncIterable<ChatCompletionChunkType> {
   return new Repeater<ChatCompletionChunkType>(async (push, stop) => {
     const controller = new AbortController();
@@ -187,12 +223,15 @@ function streamChunks(
           const piece = pieceOf(chunk);
           if (piece) void push({ ...piece, done: false, completion: null });
         },
-        controller.signal,
+        { signal: controller.signal, span, door: 'graphql' },
       );
       await push({ delta: '', toolCalls: [], done: true, completion: completionView(result) });
       stop();
     } catch (error) {
+      span.fail(error);
       stop(inGraphqlTerms(error));
+    } finally {
+      span.end();
     }
   });
 }

@@ -13,7 +13,7 @@ import { classify } from '../routing/classifier';
 import type { RoutePlan, RouterService } from '../routing/router.service';
 import { chunksOf } from '../upstream/chat-answer';
 import type { AttemptLoop } from './attempt-loop';
-import type { CompletionChunk, CompletionRequest, CompletionResult } from './completion.types';
+import type { CallOptions, CompletionChunk, CompletionRequest, CompletionResult } from './completion.types';
 import {
   textOf,
   validateEmbeddingRequest,
@@ -25,6 +25,8 @@ import type { IdempotencyClaim, IdempotencyService } from './idempotency.service
 import type { PromptMargins } from '../providers/prompt-margin';
 import { StreamMeter } from './stream-meter';
 import { estimatePromptTokensAsync } from '../../shared/prompt-estimate.async';
+import { NO_SPAN, type CallSpan } from '../../shared/tracing';
+import { requestAttributes, resultAttributes } from './call-attributes';
 
 export interface CompletionDeps {
   config: Pick<
@@ -60,28 +62,30 @@ export class CompletionService {
 
   constructor(private readonly d: CompletionDeps) {}
 
-  complete(who: KeyPrincipal, request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
-    return measured(() => this.serve(who, validateRequest(request, this.d.config), null, signal));
+  complete(
+    who: KeyPrincipal,
+    request: CompletionRequest,
+    options: CallOptions = {},
+  ): Promise<CompletionResult> {
+    return measured(() => this.serve(who, validateRequest(request, this.d.config), null, options));
   }
 
   /**
    * The same call, streamed: `onChunk` gets each chunk (OpenAI's chat.completion.chunk) as the
    * upstream produces it, and the promise resolves with the settled result (usage and exact cost)
    * at the end. A repeat of a finished requestId replays its answer as chunks. If the client goes
-   * away (`signal`), the upstream request is aborted and the tokens produced so far are charged; a
-   * stream is cut at maxTokens, so it never uses more completion than it reserved. `callId` names
-   * the call when the request carries no requestId (a door that must send the id before the first chunk).
+   * away (`options.signal`), the upstream request is aborted and the tokens produced so far are
+   * charged; a stream is cut at maxTokens, so it never uses more completion than it reserved.
    */
   stream(
     who: KeyPrincipal,
     request: CompletionRequest,
     onChunk: (chunk: CompletionChunk) => void,
-    signal?: AbortSignal,
-    callId?: string,
+    options: CallOptions = {},
   ): Promise<CompletionResult> {
     return measured(async () => {
       const req = validateRequest(request, this.d.config);
-      const result = await this.serve(who, req, { onChunk, callId }, signal);
+      const result = await this.serve(who, req, onChunk, options);
       if (result.replayed) for (const chunk of chunksOf(result.completion)) onChunk(chunk);
       return result;
     });
@@ -91,8 +95,8 @@ export class CompletionService {
    * OpenAI embeddings on the same keys, budgets, limits, idempotency and ledger: the named model
    * only (no routing, no fallback, no downgrade), held at its prompt price for the input's tokens.
    */
-  embed(who: KeyPrincipal, request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
-    return measured(() => this.serve(who, validateEmbeddingRequest(request, this.d.config), null, signal));
+  embed(who: KeyPrincipal, request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResult> {
+    return measured(() => this.serve(who, validateEmbeddingRequest(request, this.d.config), null, options));
   }
 
   /** What a call would reserve: the routed model, prompt tokens by the tokenizer, worst-case cost with the model's margin. */
@@ -124,16 +128,18 @@ export class CompletionService {
   private serve(
     who: KeyPrincipal,
     req: ValidRequest,
-    stream: { onChunk: (chunk: CompletionChunk) => void; callId?: string } | null,
-    signal: AbortSignal | undefined,
+    onChunk: ((chunk: CompletionChunk) => void) | null,
+    options: CallOptions,
   ): Promise<CompletionResult> {
+    const span = options.span ?? NO_SPAN;
+    if (span.recording) span.set(requestAttributes(req, onChunk !== null));
     if (!req.requestId) {
-      const requestId = stream?.callId ?? crypto.randomUUID();
-      return this.track(() => this.execute(who, req, requestId, null, stream?.onChunk ?? null, signal));
+      const requestId = options.callId ?? crypto.randomUUID();
+      return this.track(() => this.execute(who, req, requestId, null, onChunk, { ...options, span }));
     }
     const requestId = req.requestId;
     return this.d.idempotency.once(who.projectId, requestId, requestHash(req), (claim) =>
-      this.track(() => this.execute(who, req, requestId, claim, stream?.onChunk ?? null, signal)),
+      this.track(() => this.execute(who, req, requestId, claim, onChunk, { ...options, span })),
     );
   }
 
@@ -160,10 +166,21 @@ export class CompletionService {
     requestId: string,
     claim: IdempotencyClaim | null,
     onChunk: ((chunk: CompletionChunk) => void) | null,
-    clientSignal: AbortSignal | undefined,
+    options: CallOptions & { span: CallSpan },
   ): Promise<CompletionResult> {
+    const { signal: clientSignal, span, door } = options;
     const started = performance.now();
-    const { catalog, promptTokens, plan } = await this.prepare(who, req, true);
+    const { catalog, promptTokens, plan } = await span.within('route', async (step) => {
+      const prepared = await this.prepare(who, req, true);
+      if (step.recording) {
+        step.set({
+          'tollgate.route.tier': prepared.plan.tier ?? 'EXPLICIT',
+          'tollgate.route.chain': prepared.plan.chain.map((m) => m.name),
+          'tollgate.prompt_estimate': prepared.promptTokens,
+        });
+      }
+      return prepared;
+    });
     // Gateway key and project limits, before any reservation: a refused call holds nothing.
     const admission = await this.d.limiter.admit(who, promptTokens + req.maxTokens);
     // Not AbortSignal.timeout: its timer would keep every call's signal alive for the whole deadline.
@@ -196,8 +213,11 @@ export class CompletionService {
         signal: AbortSignal.any(signals),
         clientGone: () => clientSignal?.aborted === true,
         deadlinePassed: () => deadline.signal.aborted,
+        span,
+        door,
       });
       usedTokens = result.usage.prompt + result.usage.completion;
+      if (span.recording) span.set(resultAttributes(result));
       return result;
     } finally {
       clearTimeout(timer);

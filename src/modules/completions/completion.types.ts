@@ -1,3 +1,4 @@
+import type { CallSpan } from '../../shared/tracing';
 import type { NativeRequest } from '../../shared/native-request';
 import type { Pico } from '../../shared/money';
 import type { OpenAiToolCall } from '../../shared/openai-wire';
@@ -24,6 +25,23 @@ export interface CompletionRequest {
    */
   native?: NativeRequest;
 }
+
+/** How a door runs a call, besides what the client asked. */
+export interface CallOptions {
+  /** Aborts the call: the client went away (a stream it abandoned is charged what it got). */
+  signal?: AbortSignal;
+  /**
+   * Names the call when the request carries no requestId: a door that tells the client the id
+   * before the answer (a stream's headers, x-request-id) names the call with it.
+   */
+  callId?: string;
+  /** The call's root span, started by its door (NO_SPAN when tracing is off). */
+  span?: CallSpan;
+  /** The door it came through, for the added-latency metric. */
+  door?: Door;
+}
+
+export type Door = 'graphql' | 'openai' | 'anthropic';
 
 /** One streamed piece, as the upstream sent it in OpenAI's chat.completion.chunk shape. */
 export type CompletionChunk = Record<string, unknown>;

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { toOpenAiRequest } from '../anthropic/anthropic-to-openai';
 import { toAnthropicErrorEvent, toAnthropicErrorReply } from '../anthropic/anthropic.errors';
@@ -8,7 +7,15 @@ import { toAnthropicMessage } from '../anthropic/response-translate';
 import { TranslationError } from '../anthropic/translation-error';
 import type { CompletionService } from '../completions/completion.service';
 import type { CompletionRequest, CompletionResult } from '../completions/completion.types';
-import { authenticateKey, clientGone, logOf, requestIdOf, requestIds, type DoorAuth } from '../openai/door';
+import {
+  authenticateKey,
+  callRoute,
+  logOf,
+  requestIdOf,
+  requestIds,
+  type DoorAuth,
+  type DoorCall,
+} from '../openai/door';
 import type { KeyPrincipal } from '../projects/auth.service';
 import { BadInputError, NotFoundError, type DomainError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -40,23 +47,25 @@ export function messagesRouter(deps: MessagesDeps): Router {
   const routes = ['/messages', '/messages/count_tokens'];
   router.use(routes, requestIds(deps.log, 'request-id'), express.json({ limit: deps.maxBodyBytes }));
 
-  router.post('/messages', async (req: Request, res: Response) => {
-    const signal = clientGone(res);
-    try {
-      const who = await authenticate(deps, req);
-      const request = toPipelineRequest(req.body, req);
-      if (request.native!.body.stream === true) {
-        await streamMessage(deps, who, request, res, signal);
-        return;
-      }
-      const result = await deps.completions.complete(who, request, signal);
-      res.setHeader('request-id', result.requestId);
-      res.setHeader('x-tollgate-cost', formatUsd(result.cost));
-      res.json({ ...messageOf(result), tollgate: tollgateOf(result, request) });
-    } catch (error) {
-      fail(logOf(res, deps.log), res, error);
-    }
-  });
+  router.post(
+    '/messages',
+    callRoute(
+      deps,
+      'chat',
+      'anthropic',
+      (req) => authenticate(deps, req),
+      fail,
+      async (call) => {
+        const { req, res, who, options } = call;
+        const request = toPipelineRequest(req.body, req);
+        if (request.native!.body.stream === true) return streamMessage(deps, who, request, res, options);
+        const result = await deps.completions.complete(who, request, options);
+        res.setHeader('request-id', result.requestId);
+        res.setHeader('x-tollgate-cost', formatUsd(result.cost));
+        res.json({ ...messageOf(result), tollgate: tollgateOf(result, request) });
+      },
+    ),
+  );
 
   // Anthropic's token counter, answered from Tollgate's estimate with the routed model's margin:
   // what the call would reserve for its prompt.
@@ -196,10 +205,10 @@ async function streamMessage(
   who: KeyPrincipal,
   request: CompletionRequest,
   res: Response,
-  signal: AbortSignal,
+  call: DoorCall['options'],
 ): Promise<void> {
-  const callId = requestIdOf(res) ?? crypto.randomUUID();
-  const requestId = request.requestId ?? callId;
+  const { signal, span } = call;
+  const requestId = request.requestId ?? call.callId;
   const open = () => {
     if (res.headersSent) return;
     res.writeHead(200, {
@@ -239,8 +248,7 @@ async function streamMessage(
         translated = true;
         for (const event of translator.push(chunk as unknown as OpenAiChunk)) forward(event as Json);
       },
-      signal,
-      callId,
+      call,
     );
     // The translator closes what it opened (or opens the message, when nothing came through).
     if (translated || !started) for (const event of translator.end()) forward(event as Json);
@@ -256,6 +264,7 @@ async function streamMessage(
     res.end();
   } catch (error) {
     if (!res.headersSent) throw error;
+    span.fail(error);
     if (!res.writableEnded && !signal.aborted) {
       const domain: DomainError = publicError(logOf(res, deps.log), error);
       send(toAnthropicErrorEvent(domain.code, domain.message, domain.details) as unknown as Json);

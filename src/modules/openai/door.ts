@@ -5,9 +5,12 @@ import { ForbiddenError } from '../../shared/errors';
 import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../shared/logger';
 import type { AuthThrottle } from '../projects/auth-throttle';
 import type { AuthService, KeyPrincipal } from '../projects/auth.service';
+import type { Tracing } from '../../shared/tracing';
+import type { CallOptions, Door } from '../completions/completion.types';
 
-/** What every REST door needs to know who is calling. */
+/** What every REST door needs to know who is calling, and to trace the call. */
 export interface DoorAuth {
+  tracing: Tracing;
   auth: AuthService;
   /** Shared with the GraphQL door. */
   throttle: AuthThrottle;
@@ -59,4 +62,46 @@ export function clientGone(res: Response): AbortSignal {
     if (!res.writableFinished) controller.abort(new Error('client went away'));
   });
   return controller.signal;
+}
+
+/** One call as a door's handler gets it: who calls, and the options its pipeline call takes. */
+export interface DoorCall {
+  req: Request;
+  res: Response;
+  who: KeyPrincipal;
+  /** The client-gone signal, the call's id (the request's), its root span and the door's name. */
+  options: Required<Pick<CallOptions, 'signal' | 'callId' | 'span' | 'door'>>;
+}
+
+/**
+ * A door's route for one kind of call: the call's root span (`chat gpt-4.1`, continuing the
+ * client's W3C traceparent), authentication as its first child, the client-gone signal, and any
+ * failure recorded on the span and answered in the door's own error shape.
+ */
+export function callRoute(
+  deps: DoorAuth & { log: Logger },
+  operation: 'chat' | 'embeddings',
+  door: Door,
+  authenticate: (req: Request) => Promise<KeyPrincipal>,
+  fail: (log: Logger, res: Response, error: unknown) => void,
+  handle: (call: DoorCall) => Promise<void>,
+) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const body = req.body as { model?: unknown } | undefined;
+    const model = typeof body?.model === 'string' ? body.model : 'auto';
+    const span = deps.tracing.startCall(`${operation} ${model}`, req.header('traceparent'), {
+      'http.route': `${req.baseUrl}${req.path}`,
+    });
+    const signal = clientGone(res);
+    try {
+      const who = await span.within('authenticate', () => authenticate(req));
+      const callId = requestIdOf(res) ?? crypto.randomUUID();
+      await handle({ req, res, who, options: { signal, callId, span, door } });
+    } catch (error) {
+      span.fail(error);
+      fail(logOf(res, deps.log), res, error);
+    } finally {
+      span.end();
+    }
+  };
 }

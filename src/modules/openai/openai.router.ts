@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { publicError } from '../../shared/public-error';
 import { BadInputError, NotFoundError } from '../../shared/errors';
@@ -10,7 +9,7 @@ import type { CompletionRequest, CompletionResult } from '../completions/complet
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { CatalogService } from '../providers/catalog.service';
 import { sendOpenAiError } from './openai.errors';
-import { authenticateKey, clientGone, logOf, requestIdOf, requestIds, type DoorAuth } from './door';
+import { authenticateKey, callRoute, logOf, requestIds, type DoorAuth, type DoorCall } from './door';
 
 export interface OpenAiDeps extends DoorAuth {
   completions: CompletionService;
@@ -60,30 +59,26 @@ export function openAiRouter(deps: OpenAiDeps): Router {
     }
   });
 
-  router.post('/chat/completions', async (req: Request, res: Response) => {
-    const signal = clientGone(res);
-    try {
-      const who = await authenticate(deps, req);
+  const route = (operation: 'chat' | 'embeddings', handle: (call: DoorCall) => Promise<void>) =>
+    callRoute(deps, operation, 'openai', (req) => authenticate(deps, req), fail, handle);
+
+  router.post(
+    '/chat/completions',
+    route('chat', async ({ req, res, who, options }) => {
       const request = toCompletionRequest(req.body, req.header('idempotency-key'));
-      if (request.body.stream === true) {
-        await streamCompletion(deps, who, request, res, signal);
-        return;
-      }
-      const result = await deps.completions.complete(who, request, signal);
+      if (request.body.stream === true) return streamCompletion(deps, who, request, res, options);
+      const result = await deps.completions.complete(who, request, options);
       res.setHeader('x-request-id', result.requestId);
       res.setHeader('x-tollgate-cost', formatUsd(result.cost));
       res.json(toWireCompletion(result));
-    } catch (error) {
-      fail(logOf(res, deps.log), res, error);
-    }
-  });
+    }),
+  );
 
-  router.post('/embeddings', async (req: Request, res: Response) => {
-    const signal = clientGone(res);
-    try {
-      const who = await authenticate(deps, req);
+  router.post(
+    '/embeddings',
+    route('embeddings', async ({ req, res, who, options }) => {
       const request = toCompletionRequest(req.body, req.header('idempotency-key'));
-      const result = await deps.completions.embed(who, request, signal);
+      const result = await deps.completions.embed(who, request, options);
       res.setHeader('x-request-id', result.requestId);
       res.setHeader('x-tollgate-cost', formatUsd(result.cost));
       res.json({
@@ -93,10 +88,8 @@ export function openAiRouter(deps: OpenAiDeps): Router {
           : { prompt_tokens: result.usage.prompt, total_tokens: result.usage.prompt },
         tollgate: tollgateOf(result),
       });
-    } catch (error) {
-      fail(logOf(res, deps.log), res, error);
-    }
-  });
+    }),
+  );
 
   // Body-parser errors (malformed JSON, a body over the limit) and unknown routes answer in
   // OpenAI's shape too, so the SDKs can show the reason.
@@ -141,13 +134,13 @@ async function streamCompletion(
   who: KeyPrincipal,
   request: CompletionRequest,
   res: Response,
-  signal: AbortSignal,
+  call: DoorCall['options'],
 ): Promise<void> {
-  // Named before the first byte goes out, so the stream's headers can carry it.
-  const callId = requestIdOf(res) ?? crypto.randomUUID();
-  const requestId = request.requestId ?? callId;
-  const options = request.body.stream_options;
-  const wantsUsage = isObject(options) && options.include_usage === true;
+  const { signal, span } = call;
+  // The call's id went out in x-request-id before the first byte, so the stream names the call with it.
+  const requestId = request.requestId ?? call.callId;
+  const streamOptions = request.body.stream_options;
+  const wantsUsage = isObject(streamOptions) && streamOptions.include_usage === true;
   const send = (payload: unknown) => res.write(`data: ${JSON.stringify(payload)}\n\n`);
   const open = () => {
     if (res.headersSent) return;
@@ -174,8 +167,7 @@ async function streamCompletion(
         finished ||= hasFinish(chunk);
         send(chunk);
       },
-      signal,
-      callId,
+      call,
     );
     open();
     // A stream Tollgate cut at max_tokens never got the upstream's last chunk: it says why it ended.
@@ -203,6 +195,7 @@ async function streamCompletion(
     res.end();
   } catch (error) {
     if (!res.headersSent) throw error;
+    span.fail(error);
     if (!res.writableEnded && !signal.aborted) {
       const { code, message } = publicError(logOf(res, deps.log), error);
       send({ error: { message, type: code.toLowerCase(), code: code.toLowerCase(), param: null } });

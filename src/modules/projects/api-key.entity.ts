@@ -45,4 +45,8 @@ export class ApiKey {
 
   @Column({ type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
+
+  /** The configuration file that owns this key (TOLLGATE_CONFIG); null: the API does. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  managedBy!: string | null;
 }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
-import { UnauthenticatedError } from '../../shared/errors';
+import { BadInputError, UnauthenticatedError } from '../../shared/errors';
 import { ApiKey, type ApiKeyRole } from './api-key.entity';
 
 /** Who is calling: the server operator, or a key of one project. */
@@ -31,6 +31,14 @@ export function hashKey(plaintext: string): string {
 
 export function generateKey(): { plaintext: string; prefix: string; hash: string } {
   const plaintext = `tg_${crypto.randomBytes(24).toString('base64url')}`;
+  return { plaintext, prefix: plaintext.slice(0, 9), hash: hashKey(plaintext) };
+}
+
+/** A key whose text is given (a configuration file's, read from the environment) instead of generated. */
+export function givenKey(plaintext: string): { plaintext: string; prefix: string; hash: string } {
+  if (!KEY_PATTERN.test(plaintext)) {
+    throw new BadInputError('a key must be tg_ followed by 20 to 100 letters, digits, _ or -', 'secret');
+  }
   return { plaintext, prefix: plaintext.slice(0, 9), hash: hashKey(plaintext) };
 }
 

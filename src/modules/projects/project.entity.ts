@@ -10,4 +10,8 @@ export class Project {
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
+
+  /** The configuration file that owns this project (TOLLGATE_CONFIG); null: the API does. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  managedBy!: string | null;
 }

@@ -12,6 +12,12 @@ export class ProjectType {
   @Field(() => ID) id!: string;
   @Field() name!: string;
   @Field() createdAt!: Date;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The configuration file that declares this project (what it lists there cannot be edited through the API; the API may add more); null: none does.',
+  })
+  managedBy!: string | null;
 }
 
 @ObjectType('ApiKey', { description: 'A gateway key. The plaintext is never shown again after creation.' })
@@ -25,6 +31,12 @@ export class ApiKeyType {
   @Field(() => Int, { nullable: true }) tpmLimit!: number | null;
   @Field() createdAt!: Date;
   @Field(() => Date, { nullable: true }) revokedAt!: Date | null;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The configuration file that owns this key (edits through the API are refused); null: the API does.',
+  })
+  managedBy!: string | null;
 }
 
 @ObjectType('CreatedApiKey')
@@ -68,9 +80,10 @@ export function apiKeyView(k: ApiKey): ApiKeyType {
     tpmLimit: k.tpmLimit,
     createdAt: k.createdAt,
     revokedAt: k.revokedAt,
+    managedBy: k.managedBy ?? null,
   };
 }
 
 export function projectView(p: Project): ProjectType {
-  return { id: p.id, name: p.name, createdAt: p.createdAt };
+  return { id: p.id, name: p.name, createdAt: p.createdAt, managedBy: p.managedBy ?? null };
 }

@@ -13,6 +13,8 @@ export interface Context extends Caller {
   loaders: Loaders;
   /** Aborted when the client goes away (HTTP request closed). */
   signal?: AbortSignal;
+  /** For the call's trace: the client's W3C traceparent, and when the request came and was authenticated (epoch ms). */
+  trace?: { traceparent: string | undefined; receivedAt: number; authenticatedAt: number };
 }
 
 export function createLoaders(db: DataSource): Loaders {

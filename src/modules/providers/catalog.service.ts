@@ -1,13 +1,14 @@
 import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import { BadInputError, NotFoundError } from '../../shared/errors';
+import { assertOwner, type ChangeOptions } from '../../shared/managed';
 import { formatUsd, isValidPrice, parseUsd, type Pico } from '../../shared/money';
 import type { EgressPolicy } from '../../shared/egress';
 import type { EnvAllowlist } from '../../shared/env-allowlist';
 import type { SecretBox } from '../../shared/secret-box';
 import { checkName } from '../projects/project.service';
 import { Model, TIERS, type Tier } from './model.entity';
-import { Provider, type ProviderKind, type SimulationSettings, type UpstreamKeyRef } from './provider.entity';
+import { Provider, ProviderKind, type SimulationSettings, type UpstreamKeyRef } from './provider.entity';
 
 export interface ProviderInput {
   name: string;
@@ -82,47 +83,89 @@ export class CatalogService {
     return [...(await this.catalog(projectId)).providers.values()];
   }
 
-  async createProvider(projectId: string, input: ProviderInput): Promise<Provider> {
+  async createProvider(
+    projectId: string,
+    input: ProviderInput,
+    options: ChangeOptions = {},
+  ): Promise<Provider> {
     const repo = this.db.getRepository(Provider);
     const name = checkName(input.name, 'name', 100);
     if (await repo.exists({ where: { projectId, name } })) {
       throw new BadInputError(`A provider named "${name}" already exists`, 'name');
     }
-    const provider = await repo.save(repo.create({ projectId, ...this.checkProvider(input), name }));
+    const provider = await repo.save(
+      repo.create({ projectId, ...this.checkProvider(input), name, managedBy: options.owner ?? null }),
+    );
     this.cache.delete(projectId);
     return provider;
   }
 
-  async upsertModel(projectId: string, input: ModelInput): Promise<Model> {
-    const name = checkName(input.name, 'name');
+  /** Replaces a provider's settings (a configuration file's edit; the API has no such mutation). */
+  async updateProvider(
+    projectId: string,
+    input: ProviderInput,
+    options: ChangeOptions = {},
+  ): Promise<Provider> {
+    const repo = this.db.getRepository(Provider);
+    const name = checkName(input.name, 'name', 100);
+    const provider = await repo.findOne({ where: { projectId, name } });
+    if (!provider) throw new NotFoundError('Provider');
+    assertOwner(`Provider "${name}"`, provider.managedBy, options);
+    const saved = await repo.save({
+      ...provider,
+      ...this.checkProvider(input),
+      managedBy: options.owner ?? null,
+    });
+    this.cache.delete(projectId);
+    return saved;
+  }
+
+  /** Deletes a provider that no model uses any more (deleting it would delete them). */
+  async deleteProvider(projectId: string, name: string, options: ChangeOptions = {}): Promise<boolean> {
+    const repo = this.db.getRepository(Provider);
+    const provider = await repo.findOne({ where: { projectId, name } });
+    if (!provider) throw new NotFoundError('Provider');
+    assertOwner(`Provider "${name}"`, provider.managedBy, options);
+    const models = await this.db.getRepository(Model).find({ where: { providerId: provider.id } });
+    if (models.length > 0) {
+      throw new BadInputError(
+        `Provider "${name}" still has models (${models.map((m) => m.name).join(', ')}): delete them first`,
+        'name',
+      );
+    }
+    await repo.delete({ id: provider.id });
+    this.cache.delete(projectId);
+    return true;
+  }
+
+  async upsertModel(projectId: string, input: ModelInput, options: ChangeOptions = {}): Promise<Model> {
+    const checked = checkModelInput(input);
     const provider = await this.db
       .getRepository(Provider)
       .findOne({ where: { projectId, name: input.provider } });
     if (!provider) throw new BadInputError(`Unknown provider "${input.provider}"`, 'provider');
-    const tiers = input.tiers ?? [];
-    if (tiers.some((t) => !TIERS.includes(t))) throw new BadInputError('Unknown tier', 'tiers');
     const repo = this.db.getRepository(Model);
-    const existing = await repo.findOne({ where: { projectId, name } });
+    const existing = await repo.findOne({ where: { projectId, name: checked.name } });
+    if (existing) assertOwner(`Model "${existing.name}"`, existing.managedBy, options);
     const model = await repo.save({
-      ...(existing ?? repo.create({ projectId, name })),
+      ...(existing ?? repo.create({ projectId, name: checked.name })),
+      ...checked,
       providerId: provider.id,
-      upstreamName: input.upstreamName?.trim() || existing?.upstreamName || name,
-      promptPrice: checkPrice(input.promptPrice, 'promptPrice'),
-      completionPrice: checkPrice(input.completionPrice, 'completionPrice'),
-      cachedPromptPrice: optionalPrice(input.cachedPromptPrice, 'cachedPromptPrice'),
-      cacheWritePrice: optionalPrice(input.cacheWritePrice, 'cacheWritePrice'),
-      promptMargin: checkMargin(input.promptMargin),
-      tiers: [...new Set(tiers)],
+      upstreamName: input.upstreamName?.trim() || existing?.upstreamName || checked.name,
       enabled: input.enabled ?? existing?.enabled ?? true,
+      managedBy: options.owner ?? null,
     });
     this.cache.delete(projectId);
     return model;
   }
 
-  async deleteModel(projectId: string, name: string): Promise<boolean> {
-    const result = await this.db.getRepository(Model).delete({ projectId, name });
+  async deleteModel(projectId: string, name: string, options: ChangeOptions = {}): Promise<boolean> {
+    const repo = this.db.getRepository(Model);
+    const model = await repo.findOne({ where: { projectId, name } });
+    if (!model) throw new NotFoundError('Model');
+    assertOwner(`Model "${name}"`, model.managedBy, options);
+    await repo.delete({ id: model.id });
     this.cache.delete(projectId);
-    if (!result.affected) throw new NotFoundError('Model');
     return true;
   }
 
@@ -157,68 +200,28 @@ export class CatalogService {
     return refs.map((ref, i) => ('env' in ref ? `env:${ref.env}` : `sealed #${i + 1}`));
   }
 
-  private checkProvider(input: ProviderInput): Omit<Provider, 'id' | 'projectId' | 'name' | 'createdAt'> {
-    const kind = input.kind;
-    let baseUrl: string | null = null;
-    if (kind === 'OPENAI_COMPATIBLE' || kind === 'ANTHROPIC')
-      baseUrl = this.checkBaseUrl(input.baseUrl ?? '');
-    const upstreamKeys: UpstreamKeyRef[] = (input.upstreamKeys ?? []).map((key) => {
-      const value = key.trim();
-      if (!value) throw new BadInputError('An upstream key is empty', 'upstreamKeys');
-      if (!value.startsWith('env:')) return { encrypted: this.secrets.seal(value) };
-      const name = value.slice(4);
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        throw new BadInputError(`"${value}" is not env:NAME with a variable name`, 'upstreamKeys');
-      }
-      if (!this.policy.envKeys.allows(name)) {
+  /**
+   * A provider's stored settings: the input's own checks (checkProviderInput), then the operator's
+   * policy: where the base URL may point, which variables keys may name; literal keys sealed.
+   */
+  checkProvider(input: ProviderInput): ProviderSettings {
+    const checked = checkProviderInput(input);
+    if (checked.baseUrl !== null) {
+      const refused = this.policy.egress.refusesUrl(new URL(checked.baseUrl));
+      if (refused) throw new BadInputError(`baseUrl: ${refused}`, 'baseUrl');
+    }
+    const upstreamKeys: UpstreamKeyRef[] = checked.upstreamKeys.map((key) => {
+      if ('literal' in key) return { encrypted: this.secrets.seal(key.literal) };
+      if (!this.policy.envKeys.allows(key.env)) {
         throw new BadInputError(
-          `env:${name} is not an environment variable the operator allows upstream keys to name ` +
+          `env:${key.env} is not an environment variable the operator allows upstream keys to name ` +
             `(TOLLGATE_UPSTREAM_ENV_KEYS: ${this.policy.envKeys.describe()})`,
           'upstreamKeys',
         );
       }
-      return { env: name };
+      return { env: key.env };
     });
-    const given = input.simulation ?? {};
-    const simulation: SimulationSettings | null =
-      kind === 'SIMULATED'
-        ? { ...DEFAULT_SIMULATION, ...given, wire: given.wire ?? DEFAULT_SIMULATION.wire }
-        : null;
-    if (simulation) {
-      if (!(simulation.failureRate >= 0 && simulation.failureRate <= 1)) {
-        throw new BadInputError('simulation.failureRate must be within [0, 1]', 'simulation');
-      }
-      if (!(simulation.latencyMs >= 0) || !(simulation.chunkDelayMs >= 0)) {
-        throw new BadInputError('simulation delays must not be negative', 'simulation');
-      }
-    }
-    return {
-      kind,
-      baseUrl,
-      upstreamKeys,
-      requestsPerMinute: positive(input.requestsPerMinute ?? 1000, 'requestsPerMinute'),
-      maxConcurrency: positive(input.maxConcurrency ?? 64, 'maxConcurrency'),
-      timeoutMs: positive(input.timeoutMs ?? 30_000, 'timeoutMs'),
-      simulation,
-    };
-  }
-
-  private checkBaseUrl(raw: string): string {
-    const baseUrl = raw.trim().replace(/\/+$/, '');
-    let url: URL;
-    try {
-      url = new URL(baseUrl);
-    } catch {
-      throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
-    }
-    if (!['http:', 'https:'].includes(url.protocol) || /\s/.test(baseUrl) || baseUrl.length > 2000) {
-      throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
-    }
-    if (url.username || url.password)
-      throw new BadInputError('baseUrl must not carry credentials', 'baseUrl');
-    const refused = this.policy.egress.refusesUrl(url);
-    if (refused) throw new BadInputError(`baseUrl: ${refused}`, 'baseUrl');
-    return baseUrl;
+    return { ...checked, upstreamKeys };
   }
 
   private async load(projectId: string): Promise<Catalog> {
@@ -231,6 +234,112 @@ export class CatalogService {
       models: new Map(models.map((m) => [m.name, m])),
     };
   }
+}
+
+/** What a provider row holds beyond its identity (and owner). */
+export type ProviderSettings = Omit<
+  Provider,
+  'id' | 'projectId' | 'project' | 'name' | 'createdAt' | 'managedBy'
+>;
+
+/** An upstream key as given: `env:NAME`, or a literal key (sealed before it is stored). */
+export type UpstreamKeyInput = { env: string } | { literal: string };
+
+/**
+ * A provider's settings as the API checks them before any policy of the operator's: its kind, base
+ * URL, key syntax, limits and simulation. Pure (no database, no environment): a configuration file
+ * is checked with it too.
+ */
+export function checkProviderInput(
+  input: ProviderInput,
+): Omit<ProviderSettings, 'upstreamKeys'> & { upstreamKeys: UpstreamKeyInput[] } {
+  const kind = input.kind;
+  if (!Object.values(ProviderKind).includes(kind)) throw new BadInputError('Unknown provider kind', 'kind');
+  let baseUrl: string | null = null;
+  if (kind === 'OPENAI_COMPATIBLE' || kind === 'ANTHROPIC') baseUrl = checkBaseUrl(input.baseUrl ?? '');
+  const upstreamKeys = (input.upstreamKeys ?? []).map((key): UpstreamKeyInput => {
+    const value = key.trim();
+    if (!value) throw new BadInputError('An upstream key is empty', 'upstreamKeys');
+    if (!value.startsWith('env:')) return { literal: value };
+    const name = value.slice(4);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new BadInputError(`"${value}" is not env:NAME with a variable name`, 'upstreamKeys');
+    }
+    return { env: name };
+  });
+  const given = input.simulation ?? {};
+  const simulation: SimulationSettings | null =
+    kind === 'SIMULATED'
+      ? { ...DEFAULT_SIMULATION, ...given, wire: given.wire ?? DEFAULT_SIMULATION.wire }
+      : null;
+  if (simulation) {
+    if (!(simulation.failureRate >= 0 && simulation.failureRate <= 1)) {
+      throw new BadInputError('simulation.failureRate must be within [0, 1]', 'simulation');
+    }
+    if (!(simulation.latencyMs >= 0) || !(simulation.chunkDelayMs >= 0)) {
+      throw new BadInputError('simulation delays must not be negative', 'simulation');
+    }
+  }
+  return {
+    kind,
+    baseUrl,
+    upstreamKeys,
+    requestsPerMinute: positive(input.requestsPerMinute ?? 1000, 'requestsPerMinute'),
+    maxConcurrency: positive(input.maxConcurrency ?? 64, 'maxConcurrency'),
+    timeoutMs: positive(input.timeoutMs ?? 30_000, 'timeoutMs'),
+    simulation,
+  };
+}
+
+/** An http(s) URL without credentials, trailing slashes removed (where it may point is the policy's). */
+function checkBaseUrl(raw: string): string {
+  const baseUrl = raw.trim().replace(/\/+$/, '');
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || /\s/.test(baseUrl) || baseUrl.length > 2000) {
+    throw new BadInputError('baseUrl must be an http(s) URL', 'baseUrl');
+  }
+  if (url.username || url.password) throw new BadInputError('baseUrl must not carry credentials', 'baseUrl');
+  return baseUrl;
+}
+
+/** A model's name, prices, margin and tiers as the API checks them. Pure: a configuration file is checked with it too. */
+export function checkModelInput(
+  input: Pick<
+    ModelInput,
+    | 'name'
+    | 'promptPrice'
+    | 'completionPrice'
+    | 'cachedPromptPrice'
+    | 'cacheWritePrice'
+    | 'promptMargin'
+    | 'tiers'
+  >,
+): Pick<
+  Model,
+  | 'name'
+  | 'promptPrice'
+  | 'completionPrice'
+  | 'cachedPromptPrice'
+  | 'cacheWritePrice'
+  | 'promptMargin'
+  | 'tiers'
+> {
+  const tiers = input.tiers ?? [];
+  if (tiers.some((t) => !TIERS.includes(t))) throw new BadInputError('Unknown tier', 'tiers');
+  return {
+    name: checkName(input.name, 'name'),
+    promptPrice: checkPrice(input.promptPrice, 'promptPrice'),
+    completionPrice: checkPrice(input.completionPrice, 'completionPrice'),
+    cachedPromptPrice: optionalPrice(input.cachedPromptPrice, 'cachedPromptPrice'),
+    cacheWritePrice: optionalPrice(input.cacheWritePrice, 'cacheWritePrice'),
+    promptMargin: checkMargin(input.promptMargin),
+    tiers: [...new Set(tiers)],
+  };
 }
 
 function checkPrice(value: string, field: string): Pico {

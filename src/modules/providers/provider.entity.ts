@@ -66,4 +66,8 @@ export class Provider {
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
+
+  /** The configuration file that owns this provider (TOLLGATE_CONFIG); null: the API does. */
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  managedBy!: string | null;
 }

@@ -70,6 +70,7 @@ export class ProviderResolver {
         1e4,
       tiers: m.tiers,
       enabled: m.enabled,
+      managedBy: m.managedBy ?? null,
     };
   }
 }
@@ -85,5 +86,6 @@ function providerView(p: Provider): ProviderType {
     maxConcurrency: p.maxConcurrency,
     timeoutMs: p.timeoutMs,
     simulation: p.simulation && { ...p.simulation, wire: p.simulation.wire ?? 'OPENAI' },
+    managedBy: p.managedBy ?? null,
   };
 }

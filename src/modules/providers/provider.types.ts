@@ -47,6 +47,12 @@ export class ProviderType {
   @Field(() => Int) maxConcurrency!: number;
   @Field(() => Int) timeoutMs!: number;
   @Field(() => SimulationType, { nullable: true }) simulation!: SimulationType | null;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The configuration file that owns this provider (edits through the API are refused); null: the API does.',
+  })
+  managedBy!: string | null;
 }
 
 @ObjectType('Model')
@@ -81,6 +87,12 @@ export class ModelType {
   effectivePromptMargin!: number;
   @Field(() => [Tier]) tiers!: Tier[];
   @Field() enabled!: boolean;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The configuration file that owns this model (edits through the API are refused); null: the API does.',
+  })
+  managedBy!: string | null;
 }
 
 @InputType()

@@ -36,8 +36,8 @@ const intents = z
   )
   .transform((list) => list.map((v) => v.toLowerCase()));
 
-/** TOLLGATE_ROUTING_RULES: any of the rules, nothing else. */
-const RulesInput = z
+/** TOLLGATE_ROUTING_RULES (and a configuration file's `routing.rules`): any of the rules, nothing else. */
+export const RulesInput = z
   .strictObject(
     {
       simpleMaxMessages: count,
@@ -64,7 +64,15 @@ export function parseRoutingRules(raw: string, base: ClassifierRules = DEFAULT_R
   }
   const parsed = RulesInput.safeParse(input);
   if (!parsed.success) throw new Error(describeIssues(parsed.error));
-  const rules: ClassifierRules = { ...base, ...parsed.data };
+  return mergeRoutingRules(parsed.data, base);
+}
+
+/** Rules given over `base`; throws with the reason when they contradict each other. */
+export function mergeRoutingRules(
+  given: z.output<typeof RulesInput>,
+  base: ClassifierRules = DEFAULT_RULES,
+): ClassifierRules {
+  const rules: ClassifierRules = { ...base, ...given };
   if (rules.simpleMaxMessages > rules.complexOverMessages) {
     throw new Error('simpleMaxMessages must not exceed complexOverMessages');
   }

@@ -66,7 +66,10 @@ export class AnthropicTransport implements UpstreamTransport {
     const { stream: _stream, ...rest } = native ? req.native!.body : this.translated(req, dropped);
     const call: AnthropicCall = {
       body: { ...rest, model: req.model, ...(streaming ? { stream: true } : {}) },
-      headers: native ? protocolHeaders(req.native!.headers) : { 'anthropic-version': ANTHROPIC_VERSION },
+      headers: {
+        ...req.headers,
+        ...(native ? protocolHeaders(req.native!.headers) : { 'anthropic-version': ANTHROPIC_VERSION }),
+      },
       apiKey,
       signal: req.signal,
     };

@@ -40,35 +40,29 @@ export class OpenAiTransport implements UpstreamTransport {
           ? { stream: false }
           : {}),
     };
-    const response = await this.post('/chat/completions', body, req.signal, apiKey, streaming);
+    const response = await this.post('/chat/completions', body, req, apiKey, streaming);
     if (streaming) return readStream(response.body, req.model, req.onChunk!, req.signal);
     return readCompletion(await response.text(), req.model);
   }
 
   async embed(req: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply> {
-    const response = await this.post(
-      '/embeddings',
-      { ...req.body, model: req.model },
-      req.signal,
-      apiKey,
-      false,
-    );
+    const response = await this.post('/embeddings', { ...req.body, model: req.model }, req, apiKey, false);
     return readEmbeddings(await response.text(), req.model);
   }
 
   private post(
     path: string,
     payload: Record<string, unknown>,
-    signal: AbortSignal | undefined,
+    req: UpstreamRequest,
     apiKey: string | undefined,
     streaming: boolean,
   ): Promise<PostedResponse> {
     return postJson({
       dispatcher: this.dispatcher,
       url: `${this.baseUrl}${path}`,
-      headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+      headers: { ...req.headers, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
       payload,
-      signal,
+      signal: req.signal,
       timeoutMs: this.timeoutMs,
       streaming,
       errorBody,

@@ -1,5 +1,6 @@
 import { DomainError, RateLimitedError, UpstreamError, UpstreamUnavailableError } from '../../shared/errors';
 import type { NativeRequest } from '../../shared/native-request';
+import { NO_SPAN, SpanKind, type CallSpan } from '../../shared/tracing';
 import type { Agent } from 'undici';
 import { EgressRefusedError, type EgressPolicy } from '../../shared/egress';
 import type { BreakerRegistry } from './circuit-breaker';
@@ -41,6 +42,8 @@ export interface UpstreamCall {
   signal?: AbortSignal;
   /** The client's own request, when a door received it in another format. */
   native?: NativeRequest;
+  /** The call's span: each upstream request is a child span, and carries its traceparent upstream. */
+  span?: CallSpan;
   /** Streams the reply: each chunk as it arrives. */
   onChunk?: (chunk: Record<string, unknown>) => void;
   /**
@@ -153,17 +156,23 @@ export class UpstreamClient {
         continue; // another caller holds the half-open probe: the check above now refuses
       }
       attempts++;
+      const span = this.attemptSpan(call, attempts);
+      const sent = span.recording ? { ...request, headers: span.headers() } : request;
       let error: unknown;
       try {
         const reply = await (call.operation === 'embeddings'
-          ? transport.embed(request, values[key] ?? undefined)
-          : transport.complete(request, values[key] ?? undefined));
+          ? transport.embed(sent, values[key] ?? undefined)
+          : transport.complete(sent, values[key] ?? undefined));
         breaker.onSuccess(pass);
+        if (span.recording) span.set({ 'gen_ai.response.model': reply.model });
         return { reply, attempts, upstreamLatencyMs: Math.round(performance.now() - started) };
       } catch (caught) {
         error = caught;
+        span.fail(caught);
+        if (caught instanceof UpstreamHttpError) span.set({ 'http.response.status_code': caught.status });
       } finally {
         release();
+        span.end();
       }
       last = error;
       if (signal?.aborted || delivered) {
@@ -210,6 +219,26 @@ export class UpstreamClient {
     }
   }
 
+  /** One upstream request's span (kind CLIENT), named as the GenAI conventions name a model call. */
+  private attemptSpan(call: UpstreamCall, attempt: number): CallSpan {
+    const parent = call.span ?? NO_SPAN;
+    if (!parent.recording) return NO_SPAN;
+    const { provider, model } = call;
+    const operation = call.operation === 'embeddings' ? 'embeddings' : 'chat';
+    return parent.child(
+      `${operation} ${model.upstreamName}`,
+      {
+        'gen_ai.operation.name': operation,
+        'gen_ai.provider.name': GEN_AI_PROVIDER[provider.kind],
+        'gen_ai.request.model': model.upstreamName,
+        'tollgate.provider': provider.name,
+        'tollgate.attempt': attempt,
+        ...(provider.baseUrl ? { 'server.address': new URL(provider.baseUrl).hostname } : {}),
+      },
+      SpanKind.CLIENT,
+    );
+  }
+
   /** Each key slot's plaintext, by position; null where it cannot be had (an unset or disallowed env var). */
   private keyValues(provider: Provider): (string | undefined | null)[] {
     if (provider.kind === 'SIMULATED') return [undefined];
@@ -241,6 +270,13 @@ export class UpstreamClient {
     }
   }
 }
+
+/** gen_ai.provider.name by provider kind (the conventions' well-known values where there is one). */
+const GEN_AI_PROVIDER: Record<Provider['kind'], string> = {
+  OPENAI_COMPATIBLE: 'openai',
+  ANTHROPIC: 'anthropic',
+  SIMULATED: 'tollgate.simulated',
+};
 
 function circuitOpen(provider: Provider, model: Model): UpstreamUnavailableError {
   return new UpstreamUnavailableError(`The circuit of "${model.name}" on "${provider.name}" is open`, {

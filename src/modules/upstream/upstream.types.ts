@@ -16,6 +16,8 @@ export interface UpstreamRequest {
   onChunk?: (chunk: Record<string, unknown>) => void;
   /** The client's own request, when a door received it in another format (see NativeRequest). */
   native?: NativeRequest;
+  /** Headers to add to the upstream request: the trace context (traceparent, tracestate). */
+  headers?: Record<string, string>;
 }
 
 export interface UpstreamReply {

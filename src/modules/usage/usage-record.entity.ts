@@ -18,7 +18,9 @@ export type UsageKind = (typeof UsageKind)[keyof typeof UsageKind];
 /**
  * One completion that reached an upstream. Append-only: never updated; deleted only when it is an
  * ABANDONED placeholder (a hold charged at its worst case after its instance died) that the real
- * settle of the same call, or a retry of the same requestId, replaces.
+ * settle of the same call, or a retry of the same requestId, replaces, and, with a retention, a
+ * month at a time. The table is partitioned by UTC month of `createdAt` (migration UsageRollups),
+ * so the primary key is (id, createdAt); triggers keep its sums per hour and day in usage_rollups.
  */
 @Entity('usage_records')
 @Index(['projectId', 'createdAt'])
@@ -26,7 +28,7 @@ export type UsageKind = (typeof UsageKind)[keyof typeof UsageKind];
 @Index('IDX_usage_records_abandoned_reservation', ['reservationId'], { where: "outcome = 'ABANDONED'" })
 @Index('IDX_usage_records_abandoned_request', ['projectId', 'requestId'], { where: "outcome = 'ABANDONED'" })
 export class UsageRecord {
-  @PrimaryGeneratedColumn('uuid')
+  @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'PK_usage_records' })
   id!: string;
 
   @Column({ type: 'uuid' })
@@ -115,6 +117,6 @@ export class UsageRecord {
   @Column({ type: 'boolean', default: false })
   downgraded!: boolean;
 
-  @CreateDateColumn({ type: 'timestamptz' })
+  @CreateDateColumn({ type: 'timestamptz', primary: true, primaryKeyConstraintName: 'PK_usage_records' })
   createdAt!: Date;
 }
