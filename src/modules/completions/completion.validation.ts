@@ -39,7 +39,19 @@ const Message = z.looseObject({
 });
 export type ChatMessage = z.infer<typeof Message>;
 
+/**
+ * The request body's schema under these limits, built once per limits object (the app's config):
+ * zod compiles a schema on its first parse, which costs milliseconds, so a schema built per call
+ * would cost that on every call.
+ */
 function bodySchema(limits: Limits) {
+  let schema = bodySchemas.get(limits);
+  if (!schema) bodySchemas.set(limits, (schema = buildBodySchema(limits)));
+  return schema;
+}
+const bodySchemas = new WeakMap<Limits, ReturnType<typeof buildBodySchema>>();
+
+function buildBodySchema(limits: Limits) {
   const tokens = z
     .number({ error: `must be an integer from 1 to ${limits.maxOutputTokens}` })
     .int(`must be an integer from 1 to ${limits.maxOutputTokens}`)
