@@ -9,6 +9,18 @@ export interface EmbeddedDatabase {
 }
 
 /**
+ * PGlite's memory is WebAssembly memory, which grows and never shrinks: Postgres' default shared
+ * buffers (128 MB) and maintenance memory (64 MB, index builds in the migrations) would stay
+ * resident for the life of the process. A local gateway's database is small; these fit it.
+ */
+const MEMORY_SETTINGS = [
+  'shared_buffers=16MB',
+  'maintenance_work_mem=16MB',
+  'work_mem=2MB',
+  'temp_buffers=2MB',
+];
+
+/**
  * Embedded Postgres: PGlite with its data in `dataDir`, served on a loopback port through
  * pglite-socket so the ordinary `pg` driver (and TypeORM) talks to it like any Postgres.
  * PGlite runs one query at a time; the socket server queues the rest.
@@ -18,7 +30,10 @@ export async function startEmbeddedDatabase(
   maxConnections: number,
 ): Promise<EmbeddedDatabase> {
   fs.mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create({ dataDir });
+  const db = await PGlite.create({
+    dataDir,
+    startParams: [...PGlite.defaultStartParams, ...MEMORY_SETTINGS.flatMap((setting) => ['-c', setting])],
+  });
   const port = await freePort();
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: maxConnections + 4 });
   await server.start();
