@@ -297,13 +297,32 @@ function tracingOf(e: {
   const base = e.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
   const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base}/v1/traces` : undefined);
   if (!url) return undefined;
-  // "key1=value1,key2=value2", values URL-encoded (the OTLP exporter specification)
-  const headers = Object.fromEntries(
-    (e.OTEL_EXPORTER_OTLP_HEADERS ?? '')
-      .split(',')
-      .map((pair) => pair.split('='))
-      .filter((kv): kv is [string, string] => kv.length === 2 && kv[0]!.trim() !== '')
-      .map(([k, v]) => [k.trim(), decodeURIComponent(v.trim())]),
-  );
-  return { url, serviceName: e.OTEL_SERVICE_NAME ?? 'tollgate', headers };
+  return {
+    url,
+    serviceName: e.OTEL_SERVICE_NAME ?? 'tollgate',
+    headers: otlpHeaders(e.OTEL_EXPORTER_OTLP_HEADERS),
+  };
+}
+
+/**
+ * OTEL_EXPORTER_OTLP_HEADERS: "key1=value1,key2=value2", values URL-encoded (the OTLP exporter
+ * specification). A value is everything after its first "=" (base64 credentials end in "="); a
+ * pair without a key or an "=", or a value that does not decode, is refused, never dropped.
+ */
+function otlpHeaders(raw: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [i, pair] of (raw ?? '').split(',').entries()) {
+    if (pair.trim() === '') continue;
+    const at = pair.indexOf('=');
+    const key = pair.slice(0, at).trim();
+    // the text itself is not echoed: it may be a credential
+    if (at < 0 || key === '')
+      throw new ConfigError(`OTEL_EXPORTER_OTLP_HEADERS: pair ${i + 1} is not key=value`);
+    try {
+      headers[key] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      throw new ConfigError(`OTEL_EXPORTER_OTLP_HEADERS: the value of "${key}" is not valid URL encoding`);
+    }
+  }
+  return headers;
 }

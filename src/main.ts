@@ -24,6 +24,16 @@ async function main(): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigFileError) {
       console.error(`Configuration error: ${error.message}`);
+      const { created, updated, secrets } = error.applied;
+      if (created.length + updated.length > 0) {
+        console.error(
+          `Applied before it (kept; the next start goes on from there): ${[
+            ...created.map((what) => `created ${what}`),
+            ...updated.map((what) => `updated ${what}`),
+          ].join(', ')}`,
+        );
+      }
+      if (secrets.length > 0) printSecrets(error.file, secrets);
       process.exit(2);
     }
     throw error;

@@ -3,6 +3,8 @@ import { addUsagePartitions } from '../modules/usage/usage-storage';
 import { applySqlFunctions } from './sql-functions';
 
 const MIGRATION_LOCK = 7411001;
+/** Postgres' lock_not_available: a lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
  * Runs pending migrations, then applies the SQL functions whose files changed, then makes sure
@@ -13,7 +15,11 @@ export async function migrate(db: DataSource, shared: boolean): Promise<void> {
   const run = async () => {
     await db.runMigrations({ transaction: 'all' });
     await db.transaction((em) => applySqlFunctions(em));
-    await addUsagePartitions(db);
+    // Another instance making or dropping partitions holds their lock: its work covers this
+    // month, and records outside any month land in the default partition until the next sweep.
+    await addUsagePartitions(db).catch((error: unknown) => {
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+    });
   };
   if (!shared) return run();
   const runner = db.createQueryRunner();

@@ -55,10 +55,10 @@ export class CallSpan {
     if (!this.span) return this;
     const type = error instanceof DomainError ? error.code : error instanceof Error ? error.name : 'Error';
     this.span.setAttribute('error.type', type);
-    this.span.setStatus({
-      code: SpanStatusCode.ERROR,
-      message: error instanceof Error ? error.message : String(error),
-    });
+    // The code, not the message: a message may hold what an upstream answered (a key or a prompt
+    // echoed back, passed on to the client in an upstream 4xx) or a database's detail, and the
+    // collector may be someone else's. The logs, keyed by the same trace id, have the rest.
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message: type });
     return this;
   }
 
@@ -112,6 +112,19 @@ export interface TracingOptions {
  * go to an OTLP/HTTP collector in batches; with no endpoint configured there is no provider at all
  * and every span is NO_SPAN.
  */
+/** Longest model name a span is named after: as long as a valid one (longer ones are refused later). */
+const MAX_MODEL_IN_NAME = 200;
+
+/**
+ * A call's root span name, `chat gpt-4.1`, from the body as sent: before authentication and
+ * validation, so an absent or odd model reads as `auto` and a long one is cut (a span name is kept
+ * whole until it is exported).
+ */
+export function callSpanName(operation: string, model: unknown): string {
+  const name = typeof model === 'string' && model.length > 0 ? model : 'auto';
+  return `${operation} ${name.length > MAX_MODEL_IN_NAME ? `${name.slice(0, MAX_MODEL_IN_NAME)}...` : name}`;
+}
+
 export class Tracing {
   private constructor(
     private readonly tracer: Tracer | null,

@@ -6,6 +6,7 @@ import { startApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { WebhookEndpoint } from '../../src/modules/alerts/webhook-endpoint.entity';
 import type { ConfigFileReport } from '../../src/modules/config-file/config-file.applier';
+import { ConfigFileError } from '../../src/modules/config-file/config-file.loader';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { TestServer, user } from '../support/harness';
 
@@ -477,6 +478,60 @@ describe('the example file (examples/tollgate.yaml)', () => {
     } finally {
       await fromFile.close();
       await seeded.close();
+    }
+  });
+});
+
+describe('a configuration file that fails half-way through', () => {
+  it('stops the start, and says what it had applied and every secret it made, so none is lost', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-config-half-'));
+    const database = await createTestDatabase();
+    const TAKEN_VAR = 'CFG_E2E_TAKEN_SECRET';
+    const file = path.join(folder, 'half.yaml');
+    const keys = (...entries: string[]) =>
+      ['version: 1', 'projects:', '  - name: half', '    apiKeys:', ...entries].join('\n') + '\n';
+    const start = () =>
+      TestServer.start(
+        {
+          TOLLGATE_CONFIG: file,
+          TOLLGATE_DATA_DIR: path.join(folder, 'data'),
+          TOLLGATE_SECRET_KEY: crypto.randomBytes(32).toString('hex'),
+        },
+        { databaseUrl: database.url },
+      );
+    try {
+      fs.writeFileSync(file, keys('      - name: admin', '        role: ADMIN'));
+      const first = await start();
+      const admin = first.app.configFile!.secrets[0]!.secret;
+      await first.close();
+      // `ci` is made (its secret generated) before `svc` is refused: its secret is another key's
+      // text, which only the database can tell
+      process.env[TAKEN_VAR] = admin;
+      fs.writeFileSync(
+        file,
+        keys(
+          '      - name: admin',
+          '        role: ADMIN',
+          '      - name: ci',
+          '      - name: svc',
+          `        secret: env:${TAKEN_VAR}`,
+        ),
+      );
+      const failed = await start().then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(failed).toBeInstanceOf(ConfigFileError);
+      const error = failed as ConfigFileError;
+      expect(error.message).toMatch(/half\.yaml:9:9 projects\[0\]\.apiKeys\[2\]/);
+      expect(error.applied.created).toEqual(['API key half/ci']);
+      expect(error.applied.secrets).toEqual([
+        { project: 'half', kind: 'API key', name: 'ci', secret: expect.stringMatching(/^tg_/) as string },
+      ]);
+    } finally {
+      delete process.env[TAKEN_VAR];
+      await database.drop();
+      fs.rmSync(folder, { recursive: true, force: true });
     }
   });
 });

@@ -11,7 +11,7 @@ interface ReceivedSpan {
   parentSpanId: string;
   name: string;
   kind: number;
-  status: { code?: number };
+  status: { code?: number; message?: string };
   attributes: Record<string, unknown>;
 }
 
@@ -192,5 +192,27 @@ describe('OpenTelemetry traces (OTLP/HTTP to a local receiver)', () => {
     expect(names).toEqual(
       expect.arrayContaining(['authenticate', 'route', 'reserve', 'chat gpt-4.1', 'settle']),
     );
+  });
+
+  it('a failed upstream attempt is recorded with its status, and what the upstream said stays out of the trace', async () => {
+    const SECRET = 'sk-echoed-back-by-a-proxy-0123456789';
+    upstream.handler = (_call, res) => sendJson(res, 400, { error: { message: `bad key ${SECRET}` } });
+    const trace = 'cccccccccccccccccccccccccccccccc';
+    try {
+      const sdk = new OpenAI({ apiKey: key, baseURL: t.app.url.replace('/graphql', '/v1'), maxRetries: 0 });
+      await expect(
+        sdk.chat.completions.create(
+          { model: 'gpt-4.1', messages: [{ role: 'user', content: 'x' }] },
+          { headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01` } },
+        ),
+      ).rejects.toMatchObject({ status: 400 });
+    } finally {
+      upstream.handler = (call, res) => sendJson(res, 200, completionBody(call.body.model, 1000, 500, 'Hi'));
+    }
+    await t.app.tracing.flush();
+    const attempt = traceOf(trace).find((s) => s.attributes['http.response.status_code'] === 400)!;
+    expect(attempt).toBeDefined();
+    expect(attempt.status.code).toBe(2); // ERROR
+    expect(JSON.stringify(traceOf(trace))).not.toContain(SECRET);
   });
 });

@@ -57,4 +57,26 @@ describe('loadConfig', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).introspection).toBe(false);
     expect(loadConfig({ NODE_ENV: 'production', TOLLGATE_INTROSPECTION: 'on' }).introspection).toBe(true);
   });
+
+  it('reads OTLP headers whose values hold "=" (base64) and refuses a malformed pair without echoing it', () => {
+    const config = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Basic%20dXNlcjpwYXNz==, x-team = a%2Cb',
+    });
+    expect(config.tracing).toEqual({
+      url: 'http://collector:4318/v1/traces',
+      serviceName: 'tollgate',
+      headers: { Authorization: 'Basic dXNlcjpwYXNz==', 'x-team': 'a,b' },
+    });
+    const refused = (headers: string) => () =>
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_HEADERS: headers,
+      });
+    expect(refused('api-key=ok,Bearer s3cret')).toThrow(
+      new ConfigError('OTEL_EXPORTER_OTLP_HEADERS: pair 2 is not key=value'),
+    );
+    expect(refused('x=%E0%A4%A')).toThrow(/the value of "x" is not valid URL encoding/);
+    expect(refused('=v')).toThrow(ConfigError);
+  });
 });

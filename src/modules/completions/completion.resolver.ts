@@ -3,7 +3,7 @@ import { Arg, Authorized, Ctx, Mutation, Query, Resolver, Root, Subscription } f
 import { CurrentKey, requireProjectKey, Role } from '../projects/access';
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { Context } from '../projects/request-context';
-import { NO_SPAN, type CallSpan, type Tracing } from '../../shared/tracing';
+import { callSpanName, NO_SPAN, type CallSpan, type Tracing } from '../../shared/tracing';
 import { DomainError } from '../../shared/errors';
 import {
   ChatCompletionChunkType,
@@ -193,10 +193,9 @@ async function graphqlTerms<T>(run: Promise<T>): Promise<T> {
  */
 function callSpan(tracing: Tracing, ctx: Context, request: CompletionRequest): CallSpan {
   if (!tracing.enabled) return NO_SPAN;
-  const model = typeof request.body.model === 'string' ? request.body.model : 'auto';
   const timing = ctx.trace;
   const span = tracing.startCall(
-    `chat ${model}`,
+    callSpanName('chat', request.body.model),
     timing?.traceparent,
     { 'http.route': '/graphql' },
     timing?.receivedAt,

@@ -41,7 +41,7 @@ export interface ApplyOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const APPLY_LOCK = 7411003;
+const APPLY_LOCK = 7411006; // 7411003 is the rollup fold's
 
 /**
  * Makes the database hold what the file declares, through the services the API uses (so every
@@ -58,7 +58,15 @@ export async function applyConfigFile(
   const applier = new ConfigApplier(db, services, loaded, options.env ?? process.env);
   const run = async () => {
     applier.preflight();
-    await applier.apply();
+    try {
+      await applier.apply();
+    } catch (error) {
+      if (error instanceof ConfigFileError) {
+        const { created, updated, secrets } = applier.report;
+        error.applied = { created, updated, secrets };
+      }
+      throw error;
+    }
     await findUnlisted(
       db,
       services,

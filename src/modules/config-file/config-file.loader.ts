@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { ClassifierRules } from '../routing/classifier';
 import type { FallbackStep } from '../routing/router.service';
 import { ConfigFileSchema, type ConfigFile } from './config-file.schema';
+import type { GeneratedSecret } from './config-file.report';
 
 /** Where a file is wrong: `file:line:col path: message`, line and column from 1. */
 export interface Problem {
@@ -22,6 +23,17 @@ export function formatProblem(file: string, problem: Problem): string {
 
 /** A configuration file that cannot be applied: every problem, each naming its line. */
 export class ConfigFileError extends Error {
+  /**
+   * What the start had applied before the problem, entry by entry, each committed (the file is
+   * not applied in one transaction): said with the error, with the secrets it made, so that none
+   * is lost. Empty when the problem was found before anything was written.
+   */
+  applied: { created: string[]; updated: string[]; secrets: GeneratedSecret[] } = {
+    created: [],
+    updated: [],
+    secrets: [],
+  };
+
   constructor(
     readonly file: string,
     readonly problems: Problem[],

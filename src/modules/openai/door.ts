@@ -5,7 +5,7 @@ import { ForbiddenError } from '../../shared/errors';
 import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../shared/logger';
 import type { AuthThrottle } from '../projects/auth-throttle';
 import type { AuthService, KeyPrincipal } from '../projects/auth.service';
-import type { Tracing } from '../../shared/tracing';
+import { callSpanName, type Tracing } from '../../shared/tracing';
 import type { CallOptions, Door } from '../completions/completion.types';
 
 /** What every REST door needs to know who is calling, and to trace the call. */
@@ -88,8 +88,7 @@ export function callRoute(
 ) {
   return async (req: Request, res: Response): Promise<void> => {
     const body = req.body as { model?: unknown } | undefined;
-    const model = typeof body?.model === 'string' ? body.model : 'auto';
-    const span = deps.tracing.startCall(`${operation} ${model}`, req.header('traceparent'), {
+    const span = deps.tracing.startCall(callSpanName(operation, body?.model), req.header('traceparent'), {
       'http.route': `${req.baseUrl}${req.path}`,
     });
     const signal = clientGone(res);
