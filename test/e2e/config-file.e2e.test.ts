@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config';
 import { WebhookEndpoint } from '../../src/modules/alerts/webhook-endpoint.entity';
 import type { ConfigFileReport } from '../../src/modules/config-file/config-file.applier';
 import { ConfigFileError } from '../../src/modules/config-file/config-file.loader';
+import { SecretBox } from '../../src/shared/secret-box';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { TestServer, user } from '../support/harness';
 
@@ -303,9 +304,10 @@ describe('configuration as code (TOLLGATE_CONFIG)', () => {
   });
 
   it('a secret read from the environment follows it: changed there, it is rotated at the next start', async () => {
+    // The row as stored: its secret sealed with the deployment's TOLLGATE_SECRET_KEY, opened here with it.
     const audit = () => t().app.db.getRepository(WebhookEndpoint).findOneByOrFail({ configKey: 'audit' });
     const before = await audit();
-    expect(t().app.services.webhooks.openSecret(before)).toBe(HOOK_SECRET);
+    expect(new SecretBox(secretKey).open(before.secretEncrypted)).toBe(HOOK_SECRET);
 
     const newKey = `tg_cfg_e2e_rotated_${crypto.randomBytes(12).toString('hex')}`;
     process.env[APP_KEY_VAR] = newKey;
@@ -320,7 +322,7 @@ describe('configuration as code (TOLLGATE_CONFIG)', () => {
       expect(me.me.apiKey.name).toBe('app');
       const rotated = await audit();
       expect(rotated.id).toBe(before.id);
-      expect(t().app.services.webhooks.openSecret(rotated)).toBe(`${HOOK_SECRET}-rotated`);
+      expect(new SecretBox(secretKey).open(rotated.secretEncrypted)).toBe(`${HOOK_SECRET}-rotated`);
     } finally {
       process.env[APP_KEY_VAR] = APP_KEY;
       process.env[HOOK_SECRET_VAR] = HOOK_SECRET;
