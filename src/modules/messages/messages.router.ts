@@ -13,6 +13,7 @@ import {
   logOf,
   requestIdOf,
   requestIds,
+  tollgateFigures,
   type DoorAuth,
   type DoorCall,
 } from '../openai/door';
@@ -172,24 +173,12 @@ function messageOf(result: CompletionResult): Json {
   return { ...message, usage: toAnthropicUsage(result.usage) };
 }
 
-/**
- * Tollgate's own figures of a call, beside Anthropic's fields: exact cost, request id, routing,
- * and the hints not sent (the OpenAI view's, when the call went to an OpenAI-compatible upstream).
- */
+/** What was not sent: the Anthropic request's hints, and the OpenAI view's when it was translated. */
 function tollgateOf(r: CompletionResult, request: CompletionRequest): Json {
-  const dropped = r.passedThrough ? r.dropped : [...(request.native?.dropped ?? []), ...r.dropped];
-  return {
-    cost: formatUsd(r.cost),
-    cache_savings: formatUsd(r.cacheSavings),
-    request_id: r.requestId,
-    model: r.model,
-    tier: r.tier,
-    fallbacks: r.fallbacks,
-    downgraded: r.downgraded,
-    replayed: r.replayed,
-    ...(r.priceNote ? { price_note: r.priceNote } : {}),
-    ...(dropped.length > 0 ? { dropped } : {}),
-  };
+  return tollgateFigures(
+    r,
+    r.passedThrough ? r.dropped : [...(request.native?.dropped ?? []), ...r.dropped],
+  ) as Json;
 }
 
 /**

@@ -6,7 +6,8 @@ import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../sha
 import type { AuthThrottle } from '../projects/auth-throttle';
 import type { AuthService, KeyPrincipal } from '../projects/auth.service';
 import { callSpanName, type Tracing } from '../../shared/tracing';
-import type { CallOptions, Door } from '../completions/completion.types';
+import type { CallOptions, CompletionResult, Door } from '../completions/completion.types';
+import { formatUsd } from '../../shared/money';
 
 /** What every REST door needs to know who is calling, and to trace the call. */
 export interface DoorAuth {
@@ -102,5 +103,27 @@ export function callRoute(
     } finally {
       span.end();
     }
+  };
+}
+
+/**
+ * Tollgate's own figures of a call, beside the wire format's fields (`tollgate` in an answer or
+ * its last chunk or event): exact cost, the request id, routing, and what was not sent upstream.
+ */
+export function tollgateFigures(
+  r: CompletionResult,
+  dropped: readonly string[] = r.dropped,
+): Record<string, unknown> {
+  return {
+    cost: formatUsd(r.cost),
+    cache_savings: formatUsd(r.cacheSavings),
+    request_id: r.requestId,
+    model: r.model,
+    tier: r.tier,
+    fallbacks: r.fallbacks,
+    downgraded: r.downgraded,
+    replayed: r.replayed,
+    ...(r.priceNote ? { price_note: r.priceNote } : {}),
+    ...(dropped.length > 0 ? { dropped } : {}),
   };
 }

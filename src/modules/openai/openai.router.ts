@@ -9,7 +9,15 @@ import type { CompletionRequest, CompletionResult } from '../completions/complet
 import type { KeyPrincipal } from '../projects/auth.service';
 import type { CatalogService } from '../providers/catalog.service';
 import { sendOpenAiError } from './openai.errors';
-import { authenticateKey, callRoute, logOf, requestIds, type DoorAuth, type DoorCall } from './door';
+import {
+  authenticateKey,
+  callRoute,
+  logOf,
+  requestIds,
+  tollgateFigures,
+  type DoorAuth,
+  type DoorCall,
+} from './door';
 
 export interface OpenAiDeps extends DoorAuth {
   completions: CompletionService;
@@ -86,7 +94,7 @@ export function openAiRouter(deps: OpenAiDeps): Router {
         usage: isObject(result.completion.usage)
           ? result.completion.usage
           : { prompt_tokens: result.usage.prompt, total_tokens: result.usage.prompt },
-        tollgate: tollgateOf(result),
+        tollgate: tollgateFigures(result),
       });
     }),
   );
@@ -189,7 +197,7 @@ async function streamCompletion(
         choices: [],
         usage: toOpenAiUsage(result.usage),
       };
-      send({ ...chunk, tollgate: tollgateOf(result) });
+      send({ ...chunk, tollgate: tollgateFigures(result) });
     }
     res.write('data: [DONE]\n\n');
     res.end();
@@ -228,23 +236,7 @@ export function toWireCompletion(r: CompletionResult): Record<string, unknown> {
   return {
     ...r.completion,
     usage: isObject(r.completion.usage) ? r.completion.usage : toOpenAiUsage(r.usage),
-    tollgate: tollgateOf(r),
-  };
-}
-
-/** Tollgate's own figures of a call, beside OpenAI's fields: exact cost, the request id, routing. */
-function tollgateOf(r: CompletionResult): Record<string, unknown> {
-  return {
-    cost: formatUsd(r.cost),
-    cache_savings: formatUsd(r.cacheSavings),
-    request_id: r.requestId,
-    model: r.model,
-    tier: r.tier,
-    fallbacks: r.fallbacks,
-    downgraded: r.downgraded,
-    replayed: r.replayed,
-    ...(r.priceNote ? { price_note: r.priceNote } : {}),
-    ...(r.dropped.length > 0 ? { dropped: r.dropped } : {}),
+    tollgate: tollgateFigures(r),
   };
 }
 
