@@ -31,6 +31,11 @@ export interface DbStats {
   updated: number;
   deleted: number;
   returned: number;
+  /**
+   * pg_stat_user_functions by name: calls and milliseconds, self (without the functions it calls)
+   * and total. Empty unless the bench database tracks functions (`--db-set track_functions=all`).
+   */
+  functions: Record<string, { calls: number; selfMs: number; totalMs: number }>;
 }
 
 export interface LedgerView {
@@ -103,7 +108,13 @@ export async function postgresLedger(url: string, database: string, projectId: s
            FROM pg_stat_database WHERE datname = $1`,
         [database],
       );
+      const functions: DbStats['functions'] = {};
+      const { rows: fns } = await client.query<{ name: string; calls: string; self: number; total: number }>(
+        'SELECT funcname AS name, calls, self_time AS self, total_time AS total FROM pg_stat_user_functions',
+      );
+      for (const f of fns) functions[f.name] = { calls: Number(f.calls), selfMs: f.self, totalMs: f.total };
       return {
+        functions,
         transactions: Number(row.transactions),
         inserted: Number(row.inserted),
         updated: Number(row.updated),

@@ -59,7 +59,8 @@ export interface Report {
   /** Soak mode only: the memory curve and its verdict. */
   soak: SoakReport | undefined;
   /** pg_stat_database deltas per successful completion, over the Tollgate scenarios (Postgres only). */
-  dbPerCompletion: (DbStats & { completions: number }) | undefined;
+  dbPerCompletion:
+    (Omit<DbStats, 'functions'> & { completions: number; functions: FunctionCost[] }) | undefined;
   ledger: LedgerCheck & { clientSuccesses: number; upstreamCalls: number };
   /** How Tollgate took SIGTERM after the run. */
   shutdown: Shutdown;
@@ -232,12 +233,26 @@ export function formatComparison(comparisons: Comparison[], peer: PeerStatus | u
   ];
 }
 
+/** One SQL function's share of a completion: calls, and microseconds of its own and in total. */
+export interface FunctionCost {
+  name: string;
+  calls: number;
+  selfUs: number;
+  totalUs: number;
+}
+
 export function formatDbPerCompletion(stats: Report['dbPerCompletion']): string | undefined {
   if (!stats) return undefined;
   return (
     `Postgres per completion (pg_stat_database over ${stats.completions} completions): ` +
     `${fixed(stats.transactions, 2)} transactions, ${fixed(stats.inserted, 2)} rows inserted, ` +
-    `${fixed(stats.updated, 2)} updated, ${fixed(stats.deleted, 2)} deleted, ${fixed(stats.returned, 1)} returned`
+    `${fixed(stats.updated, 2)} updated, ${fixed(stats.deleted, 2)} deleted, ${fixed(stats.returned, 1)} returned` +
+    stats.functions
+      .map(
+        (f) =>
+          `\n  ${f.name}: ${fixed(f.calls, 2)} calls, ${fixed(f.selfUs, 1)} us self, ${fixed(f.totalUs, 1)} us total`,
+      )
+      .join('')
   );
 }
 

@@ -315,9 +315,22 @@ function perCompletion(
   completions: number,
 ): Report['dbPerCompletion'] {
   if (!before || !after || completions === 0) return undefined;
-  const per = (k: keyof DbStats) => (after[k] - before[k]) / completions;
+  const per = (k: Exclude<keyof DbStats, 'functions'>) => (after[k] - before[k]) / completions;
+  const functions = Object.entries(after.functions)
+    .map(([name, f]) => {
+      const was = before.functions[name] ?? { calls: 0, selfMs: 0, totalMs: 0 };
+      return {
+        name,
+        calls: (f.calls - was.calls) / completions,
+        selfUs: ((f.selfMs - was.selfMs) * 1000) / completions,
+        totalUs: ((f.totalMs - was.totalMs) * 1000) / completions,
+      };
+    })
+    .filter((f) => f.calls > 0)
+    .sort((a, b) => b.selfUs - a.selfUs);
   return {
     completions,
+    functions,
     transactions: per('transactions'),
     inserted: per('inserted'),
     updated: per('updated'),

@@ -21,6 +21,7 @@ export const SQL_FUNCTIONS = [
   'tollgate_supersede',
   'tollgate_reserve',
   'tollgate_settle',
+  'tollgate_settle_many',
   'tollgate_release',
   'tollgate_sweep_holds',
   'tollgate_ledger_batch',

@@ -4,6 +4,7 @@ import type { Hold } from '../../src/modules/budgets/reservation.service';
 import { parseUsd } from '../../src/shared/money';
 import { abandonedRow, InProcess, usageRow } from '../support/in-process';
 import { eventually } from '../support/harness';
+import { rollupDrift } from '../support/rollups';
 
 /**
  * The ledger below the API: its SQL functions called directly and through the reservation service,
@@ -117,6 +118,73 @@ describe('the ledger (in process, migrated database)', () => {
       await expect(
         t.db.query(`SELECT tollgate_ledger_batch($1::jsonb)`, [JSON.stringify([{ op: 'nope' }])]),
       ).rejects.toThrow(/no known op/);
+    });
+
+    it('a batch settles its common settles together, each seeing the counters as if they ran one by one', async () => {
+      const tenant = await t.tenant(
+        { period: 'DAILY', limitUsd: '10' },
+        { period: 'MONTHLY', limitUsd: '10' },
+      );
+      const [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map((id) => hold(tenant, id, '0.5')));
+      const rowA = usageRow(tenant, 'a', parseUsd('0.1'), { prompt: 10, completion: 1 });
+      const settle = (held: Hold, usd: string, id: string) => ({
+        op: 'settle' as const,
+        reservation: held.id,
+        usage: usageRow(tenant, id, parseUsd(usd), { prompt: 10, completion: 1 }),
+      });
+      // b and c are the common case, settled together first; the two settles of a share a
+      // reservation (a retry), so they go one by one after, as does the release of d
+      const items = [
+        { op: 'settle' as const, reservation: a!.id, usage: rowA },
+        settle(b!, '0.2', 'b'),
+        { op: 'release' as const, reservation: d!.id, usage: null },
+        settle(c!, '0.3', 'c'),
+        { op: 'settle' as const, reservation: a!.id, usage: rowA },
+      ];
+      const [row] = (await t.db.query(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
+        JSON.stringify(items),
+      ])) as { results: { usage?: { id: string }; counters?: Record<string, unknown>[] }[] }[];
+      const results = row!.results;
+      const after = (spent: string, reserved: string, requests: number) =>
+        tenant.budgetIds
+          .map((budget) => ({
+            budget,
+            start: expect.any(String) as unknown,
+            spent,
+            reserved,
+            prompt: 10 * requests,
+            completion: requests,
+            requests,
+          }))
+          .sort((x, y) => x.budget.localeCompare(y.budget));
+      expect(results[1]).toEqual({
+        usage: { id: items[1]!.usage!.id, created_at: expect.any(String) },
+        counters: after('0.200000000000', '1.500000000000', 1),
+      });
+      expect(results[3]).toEqual({
+        usage: { id: items[3]!.usage!.id, created_at: expect.any(String) },
+        counters: after('0.500000000000', '1.000000000000', 2),
+      });
+      expect(results[0]).toEqual({
+        usage: { id: rowA.id, created_at: expect.any(String) },
+        counters: after('0.600000000000', '0.500000000000', 3),
+      });
+      expect(results[4]).toEqual({ already: true, usage: { id: rowA.id, created_at: expect.any(String) } });
+      expect(results[2]).toEqual({ released: true, usage: null });
+      // both paths answer in one format: the same window start, the same record time
+      expect(results[1]!.counters!.map((x) => x.start)).toEqual(results[0]!.counters!.map((x) => x.start));
+      expect(results[1]!.usage).toEqual({ ...results[0]!.usage, id: items[1]!.usage!.id });
+      for (const budget of tenant.budgetIds) {
+        expect(await t.books(tenant.projectId, budget)).toMatchObject({
+          spent: '0.600000000000',
+          reserved: '0.000000000000',
+          requests: 3,
+          usageCost: '0.600000000000',
+          usageRows: 3,
+          activeReservations: 0,
+        });
+      }
+      expect(await rollupDrift(t.db, [tenant.projectId])).toEqual([]);
     });
   });
 

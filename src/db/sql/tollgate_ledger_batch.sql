@@ -5,6 +5,8 @@
 -- Before the first item runs, a batch of several locks everything its items will lock, in the order
 -- the single functions use (reservations by id, then counters by budget and window), so batches,
 -- single calls and the sweeper cannot deadlock one another. Each lock is a primary-key lookup.
+-- Then the settles of the common case (an ACTIVE reservation, nothing superseded, no idempotency
+-- record) go first, all together and set-based (tollgate_settle_many); the other items one by one.
 -- p_items: [{op: 'settle' | 'release' | 'reserve', ...the function's argument}].
 -- Returns the items' results, in item order.
 CREATE OR REPLACE FUNCTION tollgate_ledger_batch(p_items jsonb)
@@ -19,6 +21,10 @@ DECLARE
   v_status varchar;
   v_held jsonb;
   v_counter record;
+  v_active uuid[] := '{}';
+  v_plain jsonb := '[]'::jsonb;
+  v_plain_index integer[] := '{}';
+  v_settled jsonb;
 BEGIN
   SELECT coalesce(jsonb_agg(NULL::jsonb), '[]'::jsonb) INTO v_results FROM jsonb_array_elements(p_items);
   -- A lone call locks what it needs itself, in the same order: nothing to take up front.
@@ -28,6 +34,9 @@ BEGIN
        WHERE x->>'op' IN ('settle', 'release') AND x->>'reservation' IS NOT NULL ORDER BY 1
     LOOP
       SELECT r.status, r.holds INTO v_status, v_held FROM reservations r WHERE r.id = v_id FOR UPDATE;
+      IF v_status = 'ACTIVE' THEN
+        v_active := v_active || v_id;
+      END IF;
       IF v_status IS DISTINCT FROM 'SETTLED' AND v_held IS NOT NULL THEN
         v_holds := v_holds || v_held;
       END IF;
@@ -46,11 +55,29 @@ BEGIN
         ON CONFLICT DO NOTHING;
       PERFORM 1 FROM budget_counters c WHERE c.budget_id = v_counter.b AND c.period_start = v_counter.s FOR UPDATE;
     END LOOP;
+    WITH x AS (
+      SELECT e.j, (e.n - 1)::integer AS i, e.j->>'reservation' AS rid
+        FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
+    ), once AS (
+      SELECT rid FROM x WHERE rid IS NOT NULL GROUP BY rid HAVING count(*) = 1
+    )
+    SELECT coalesce(jsonb_agg(x.j ORDER BY x.i), '[]'::jsonb), coalesce(array_agg(x.i ORDER BY x.i), '{}')
+      INTO v_plain, v_plain_index
+      FROM x
+     WHERE x.j->>'op' = 'settle' AND x.rid::uuid = ANY(v_active) AND x.rid IN (SELECT rid FROM once)
+       AND NOT coalesce((x.j->>'supersede')::boolean, false) AND jsonb_typeof(x.j->'done') IS DISTINCT FROM 'object';
+    IF cardinality(v_plain_index) > 0 THEN
+      v_settled := tollgate_settle_many(v_plain);
+      FOR v_index IN 1 .. cardinality(v_plain_index) LOOP
+        v_results := jsonb_set(v_results, ARRAY[v_plain_index[v_index]::text], v_settled->(v_index - 1));
+      END LOOP;
+    END IF;
   END IF;
   FOR v_item, v_index IN
     SELECT x.j, (x.n - 1)::integer FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
      ORDER BY x.j->>'op' = 'reserve', x.n
   LOOP
+    CONTINUE WHEN v_index = ANY(v_plain_index);
     IF v_item->>'op' IS NULL OR v_item->>'op' NOT IN ('settle', 'release', 'reserve') THEN
       RAISE EXCEPTION 'ledger item % has no known op: %', v_index, v_item->>'op';
     END IF;
