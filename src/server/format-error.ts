@@ -36,12 +36,12 @@ const PG_BAD_INPUT = new Set(['22P02', '22007', '22008', '22003', '22021', '22P0
 /**
  * The one place errors leave the server: domain errors keep their code and figures, GraphQL's
  * own request errors pass, and everything else is logged and replaced by a bare
- * INTERNAL_SERVER_ERROR, so no stack, SQL or secret ever reaches a client. `currentLog` gives
- * the logger of the request being answered (its lines carry the request's id).
+ * INTERNAL_SERVER_ERROR, so no stack, SQL or secret ever reaches a client. `logOf` gives the
+ * logger of the request the error belongs to (its lines carry the request's id).
  */
-export function createFormatError(currentLog: () => Logger) {
+export function createFormatError(logOf: (error: unknown) => Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const log = currentLog();
+    const log = logOf(error);
     const unwrapped = innerError(error);
     const original = isConnectionFailure(unwrapped) ? unavailable(log, unwrapped) : unwrapped;
     if (original instanceof DomainError) {

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
@@ -83,10 +82,18 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const server = http.createServer(app);
 
   const clientAddress = deps.clientAddress;
-  // The logger of the request being answered: an HTTP request, or one operation on a socket, is
-  // formatted inside requestLogs.run(), so an internal error's line names its request.
-  const requestLogs = new AsyncLocalStorage<Logger>();
-  const formatError = createFormatError(() => requestLogs.getStore() ?? log);
+  // The logger of the request an error belongs to, so an internal error's line names its request.
+  // Apollo's formatError is given no context: each request's errors are tagged with its logger as
+  // they happen (the plugin below; the context function's own failure, before any plugin). (Not an
+  // AsyncLocalStorage: its promise hooks would cost every promise of every call.)
+  const errorLogs = new WeakMap<object, Logger>();
+  const formatError = createFormatError((error) => {
+    for (let e = error; typeof e === 'object' && e !== null; e = (e as { originalError?: unknown }).originalError) {
+      const found = errorLogs.get(e);
+      if (found) return found;
+    }
+    return log;
+  });
   const operationLog = (extra: WsExtra, id: string) =>
     requestLogger(log, { requestId: `${extra.connectionId ?? 'ws'}:${id}` });
   const limits = queryLimits(config.introspection);
@@ -181,15 +188,13 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       onNext: (ctx, id, _payload, _args, result) => {
         const errors = result.errors;
         if (!errors) return undefined;
-        return {
-          ...result,
-          errors: requestLogs.run(operationLog(ctx.extra, id), () =>
-            errors.map((e) => formatError(e.toJSON(), e)),
-          ),
-        };
+        const format = createFormatError(() => operationLog(ctx.extra, id));
+        return { ...result, errors: errors.map((e) => format(e.toJSON(), e)) };
       },
-      onError: (ctx, id, _payload, errors) =>
-        requestLogs.run(operationLog(ctx.extra, id), () => errors.map((e) => formatError(e.toJSON(), e))),
+      onError: (ctx, id, _payload, errors) => {
+        const format = createFormatError(() => operationLog(ctx.extra, id));
+        return errors.map((e) => format(e.toJSON(), e));
+      },
     },
     wsServer,
   );
@@ -214,6 +219,16 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       ApolloServerPluginLandingPageDisabled(),
       // GraphQL over HTTP: a request error is 200 to application/json clients, 400 to graphql-response+json ones.
       graphqlOverHttpStatus(),
+      {
+        async requestDidStart() {
+          return {
+            async didEncounterErrors({ errors, contextValue }) {
+              const requestLog = contextValue.log;
+              if (requestLog) for (const error of errors) errorLogs.set(error, requestLog);
+            },
+          };
+        },
+      },
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {
         async serverWillStart() {
@@ -279,18 +294,25 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   app.use(
     '/graphql',
     express.json({ limit: config.maxBodyBytes }),
-    (req: Request, _res: Response, next: NextFunction) => requestLogs.run(requestLogOf.get(req) ?? log, next),
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<Context> => {
+        const requestLog = requestLogOf.get(req) ?? log;
         const controller = new AbortController();
         res.on('close', () => {
           if (!res.writableFinished) controller.abort(new Error('client went away'));
         });
         const receivedAt = nowMs();
-        const caller = await authenticate(req.headers.authorization, clientAddress(req));
+        let caller: Awaited<ReturnType<typeof authenticate>>;
+        try {
+          caller = await authenticate(req.headers.authorization, clientAddress(req));
+        } catch (error) {
+          if (typeof error === 'object' && error !== null) errorLogs.set(error, requestLog);
+          throw error;
+        }
         const traceparent = req.headers.traceparent;
         return {
           ...caller,
+          log: requestLog,
           loaders: createLoaders(db),
           signal: controller.signal,
           trace: {

@@ -94,6 +94,42 @@ describe('request ids and trace ids in the logs', () => {
     for (const id of ids) expect((await doneLine(id)).traceId).toBeUndefined(); // an all-zero trace id is invalid
   });
 
+  it("GraphQL: an internal error is logged under its request's id, from a resolver or from the context", async () => {
+    const post = (query: string) =>
+      fetch(app.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer operator-of-this-test' },
+        body: JSON.stringify({ query }),
+      });
+    const internalLine = (requestId: string) =>
+      eventually(
+        () => lines.find((l) => l.msg === 'internal error' && l.requestId === requestId),
+        (line): line is Line => line !== undefined,
+        2_000,
+      );
+    const auth = jest.spyOn(app.services.auth, 'authenticateHeader');
+    const list = jest.spyOn(app.services.projects, 'listProjects');
+    try {
+      // a resolver fails: Apollo formats the error after the request's plugins saw it
+      auth.mockResolvedValue({ kind: 'operator' });
+      list.mockRejectedValueOnce(new Error('the projects table is gone'));
+      const fromResolver = await post('{ projects { id } }');
+      const body = (await fromResolver.json()) as { errors: { message: string }[] };
+      expect(body.errors[0]!.message).toBe('Internal server error');
+      const resolverId = fromResolver.headers.get('x-request-id') ?? '';
+      expect((await internalLine(resolverId)).err).toMatchObject({ message: 'the projects table is gone' });
+      // the context cannot be built (the key lookup fails): no plugin runs for that request
+      auth.mockRejectedValueOnce(new Error('the keys table is gone'));
+      const fromContext = await post('{ __typename }');
+      expect(fromContext.status).toBe(500);
+      const contextId = fromContext.headers.get('x-request-id') ?? '';
+      expect(JSON.stringify((await internalLine(contextId)).err)).toContain('the keys table is gone');
+    } finally {
+      auth.mockRestore();
+      list.mockRestore();
+    }
+  });
+
   it('OpenAI door: a refused call is logged under the id its response carries', async () => {
     const base = new URL('/v1', app.url).href;
     const refused = await fetch(`${base}/models`, {

@@ -183,16 +183,22 @@ export class CompletionService {
     });
     // Gateway key and project limits, before any reservation: a refused call holds nothing.
     const admission = await this.d.limiter.admit(who, promptTokens + req.maxTokens);
-    // Not AbortSignal.timeout: its timer would keep every call's signal alive for the whole deadline.
-    const deadline = new AbortController();
-    const timer = setTimeout(
-      () => deadline.abort(new Error('the call passed its deadline')),
-      this.d.config.callDeadlineMs,
-    );
+    // One controller for the call, aborted by its deadline, by the client going away or by the
+    // stream reaching its cap. (Not AbortSignal.timeout: its timer would keep every call's signal
+    // alive for the whole deadline; nor AbortSignal.any, whose weak links the GC has to clear.)
+    const call = new AbortController();
+    let deadlinePassed = false;
+    const timer = setTimeout(() => {
+      deadlinePassed = true;
+      call.abort(new Error('the call passed its deadline'));
+    }, this.d.config.callDeadlineMs);
     const meter = onChunk ? new StreamMeter(req.maxTokens * req.n, onChunk) : null;
-    const signals = [deadline.signal, clientSignal, meter?.cut.signal].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
+    const causes = [clientSignal, meter?.cut.signal].filter((s): s is AbortSignal => s !== undefined);
+    const follow = (event: Event) => call.abort((event.target as AbortSignal).reason);
+    for (const cause of causes) {
+      if (cause.aborted) call.abort(cause.reason);
+      else cause.addEventListener('abort', follow, { once: true });
+    }
     let usedTokens = 0;
     try {
       // The first call of this requestId died with its instance: its holds are taken now (charged
@@ -210,9 +216,9 @@ export class CompletionService {
         meter,
         claim,
         plan,
-        signal: AbortSignal.any(signals),
+        signal: call.signal,
         clientGone: () => clientSignal?.aborted === true,
-        deadlinePassed: () => deadline.signal.aborted,
+        deadlinePassed: () => deadlinePassed,
         span,
         door,
       });
@@ -221,6 +227,7 @@ export class CompletionService {
       return result;
     } finally {
       clearTimeout(timer);
+      for (const cause of causes) cause.removeEventListener('abort', follow);
       admission.refundUnusedTokens(usedTokens);
     }
   }

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import { In, type DataSource } from 'typeorm';
+import type { Logger } from '../../shared/logger';
 import type { Caller } from './auth.service';
 import { ApiKey } from './api-key.entity';
 
@@ -11,6 +12,8 @@ export interface Loaders {
 /** What every GraphQL operation runs with: who calls, and per-request loaders. */
 export interface Context extends Caller {
   loaders: Loaders;
+  /** The request's logger (its lines carry the request's id), where the server made one. */
+  log?: Logger;
   /** Aborted when the client goes away (HTTP request closed). */
   signal?: AbortSignal;
   /** For the call's trace: the client's W3C traceparent, and when the request came and was authenticated (epoch ms). */

@@ -28,9 +28,10 @@ export interface PostedResponse {
  */
 export async function postJson(post: JsonPost): Promise<PostedResponse> {
   // (undici's own timeouts tick coarsely, up to half a second late: the whole answer's is exact.)
-  const deadline = post.streaming ? undefined : AbortSignal.timeout(post.timeoutMs);
-  const signals = [post.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
-  const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  // One controller and one timer, cleared once the answer is read: AbortSignal.timeout's timer
+  // would stay pending (and keep its signal) for the whole timeout after every call, and
+  // AbortSignal.any ties its signals together through weak references the GC has to clear.
+  const deadline = post.streaming ? undefined : abortAfter(post.timeoutMs, post.signal);
   let response: Awaited<ReturnType<typeof request>>;
   try {
     response = await request(post.url, {
@@ -38,11 +39,12 @@ export async function postJson(post: JsonPost): Promise<PostedResponse> {
       headers: { 'content-type': 'application/json', ...post.headers },
       body: JSON.stringify(post.payload),
       dispatcher: post.dispatcher,
-      signal,
+      signal: deadline?.signal ?? post.signal,
       headersTimeout: post.timeoutMs,
       bodyTimeout: post.timeoutMs,
     });
   } catch (error) {
+    deadline?.clear();
     throw toNetworkError(error);
   }
   const text = async () => {
@@ -50,6 +52,8 @@ export async function postJson(post: JsonPost): Promise<PostedResponse> {
       return await response.body.text();
     } catch (error) {
       throw toNetworkError(error);
+    } finally {
+      deadline?.clear();
     }
   };
   if (response.statusCode >= 400) {
@@ -62,6 +66,28 @@ export async function postJson(post: JsonPost): Promise<PostedResponse> {
     );
   }
   return { body: response.body, text };
+}
+
+/**
+ * A signal aborted after `ms` (with a TimeoutError, as AbortSignal.timeout's) or when `outer` is;
+ * `clear` stops the timer and lets go of `outer`.
+ */
+function abortAfter(ms: number, outer: AbortSignal | undefined): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    ms,
+  );
+  const follow = () => controller.abort(outer!.reason);
+  if (outer?.aborted) follow();
+  else outer?.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', follow);
+    },
+  };
 }
 
 export function toNetworkError(error: unknown): UpstreamNetworkError | EgressRefusedError {
