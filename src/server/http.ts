@@ -88,7 +88,11 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   // AsyncLocalStorage: its promise hooks would cost every promise of every call.)
   const errorLogs = new WeakMap<object, Logger>();
   const formatError = createFormatError((error) => {
-    for (let e = error; typeof e === 'object' && e !== null; e = (e as { originalError?: unknown }).originalError) {
+    for (
+      let e = error;
+      typeof e === 'object' && e !== null;
+      e = (e as { originalError?: unknown }).originalError
+    ) {
       const found = errorLogs.get(e);
       if (found) return found;
     }
