@@ -20,6 +20,7 @@ export const SQL_FUNCTIONS = [
   'tollgate_hold_deltas',
   'tollgate_supersede',
   'tollgate_reserve',
+  'tollgate_reserve_many',
   'tollgate_settle',
   'tollgate_settle_many',
   'tollgate_release',

@@ -120,6 +120,63 @@ describe('the ledger (in process, migrated database)', () => {
       ).rejects.toThrow(/no known op/);
     });
 
+    it("a batch's reserves go together, each decided on the counters the ones before it left", async () => {
+      const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' }, { period: 'MONTHLY', limitUsd: '2' });
+      const first = await hold(tenant, 'first', '0.1'); // made alone, by tollgate_reserve
+      const item = async (id: string, usd: string) => ({
+        op: 'reserve' as const,
+        ...(await reserveItem(t, tenant, first, id, usd)),
+      });
+      const items = [
+        await item('a', '0.5'),
+        await item('b', '0.5'), // 0.1 + 0.5 + 0.5 > 1 on the DAILY budget only
+        { ...(await item('stale', '0.1')), signature: 'what the caller cached before a change' },
+        await item('c', '0.4'),
+        await item('d', '0.01'), // exactly nothing left on DAILY now: 0.1 + 0.5 + 0.4 = 1
+      ];
+      const [row] = (await t.db.query(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
+        JSON.stringify(items),
+      ])) as { results: Record<string, unknown>[] }[];
+      const [daily, monthly] = tenant.budgetIds as [string, string];
+      const held = { reservation: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown };
+      expect(row!.results).toEqual([
+        held,
+        { refused: [{ budget: daily, spent: '0.000000000000', reserved: '0.600000000000' }] },
+        { stale: true },
+        held,
+        { refused: [{ budget: daily, spent: '0.000000000000', reserved: '1.000000000000' }] },
+      ]);
+      expect(await t.books(tenant.projectId, daily)).toMatchObject({
+        reserved: '1.000000000000',
+        activeReservations: 3,
+      });
+      expect(await t.books(tenant.projectId, monthly)).toMatchObject({ reserved: '1.000000000000' });
+      // the reservations are written as tollgate_reserve writes one
+      const rows = (await t.db.query(
+        `SELECT request_id, amount::text AS amount, holds, usage, api_key_id, expires_at > now() AS live
+           FROM reservations WHERE project_id = $1 ORDER BY request_id`,
+        [tenant.projectId],
+      )) as {
+        request_id: string;
+        amount: string;
+        holds: { amount: string }[];
+        usage: unknown;
+        api_key_id: string;
+        live: boolean;
+      }[];
+      expect(rows.map((r) => [r.request_id, r.amount])).toEqual([
+        ['a', '0.500000000000'],
+        ['c', '0.400000000000'],
+        ['first', '0.100000000000'],
+      ]);
+      const alone = rows[2]!;
+      for (const r of rows.slice(0, 2)) {
+        expect(r.holds).toEqual(alone.holds.map((h) => ({ ...h, amount: r.holds[0]!.amount })));
+        expect(r.usage).toEqual({ ...(alone.usage as object), request_id: r.request_id });
+        expect([r.api_key_id, r.live]).toEqual([tenant.keyId, true]);
+      }
+    });
+
     it('a batch settles its common settles together, each seeing the counters as if they ran one by one', async () => {
       const tenant = await t.tenant(
         { period: 'DAILY', limitUsd: '10' },

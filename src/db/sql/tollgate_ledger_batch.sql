@@ -1,12 +1,14 @@
 -- Group commit: many calls' settles, releases and reserves in one statement, one transaction and
--- one WAL flush. Each item still goes through tollgate_settle / tollgate_release / tollgate_reserve,
--- one after the other (settles and releases first, so what they free is free for the reserves), so
--- a batch decides exactly what the same calls made one by one in that order would have decided.
+-- one WAL flush. Settles and releases go first (so what they free is free for the reserves), then
+-- the reserves in item order, so a batch decides exactly what the same calls made one by one in
+-- that order would have decided. A lone item goes through tollgate_settle / tollgate_release /
+-- tollgate_reserve.
 -- Before the first item runs, a batch of several locks everything its items will lock, in the order
 -- the single functions use (reservations by id, then counters by budget and window), so batches,
 -- single calls and the sweeper cannot deadlock one another. Each lock is a primary-key lookup.
 -- Then the settles of the common case (an ACTIVE reservation, nothing superseded, no idempotency
--- record) go first, all together and set-based (tollgate_settle_many); the other items one by one.
+-- record) go first, all together and set-based (tollgate_settle_many); the other settles and
+-- releases one by one; then the reserves, in item order, together (tollgate_reserve_many).
 -- p_items: [{op: 'settle' | 'release' | 'reserve', ...the function's argument}].
 -- Returns the items' results, in item order.
 CREATE OR REPLACE FUNCTION tollgate_ledger_batch(p_items jsonb)
@@ -25,6 +27,8 @@ DECLARE
   v_plain jsonb := '[]'::jsonb;
   v_plain_index integer[] := '{}';
   v_settled jsonb;
+  v_reserves jsonb;
+  v_reserve_index integer[];
 BEGIN
   SELECT coalesce(jsonb_agg(NULL::jsonb), '[]'::jsonb) INTO v_results FROM jsonb_array_elements(p_items);
   -- A lone call locks what it needs itself, in the same order: nothing to take up front.
@@ -78,6 +82,8 @@ BEGIN
      ORDER BY x.j->>'op' = 'reserve', x.n
   LOOP
     CONTINUE WHEN v_index = ANY(v_plain_index);
+    -- a batch's reserves go together, below
+    CONTINUE WHEN v_item->>'op' = 'reserve' AND jsonb_array_length(p_items) > 1;
     IF v_item->>'op' IS NULL OR v_item->>'op' NOT IN ('settle', 'release', 'reserve') THEN
       RAISE EXCEPTION 'ledger item % has no known op: %', v_index, v_item->>'op';
     END IF;
@@ -88,6 +94,18 @@ BEGIN
         WHEN 'reserve' THEN tollgate_reserve(v_item)
       END);
   END LOOP;
+  IF jsonb_array_length(p_items) > 1 THEN
+    SELECT jsonb_agg(x.j ORDER BY x.n), array_agg((x.n - 1)::integer ORDER BY x.n)
+      INTO v_reserves, v_reserve_index
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
+     WHERE x.j->>'op' = 'reserve';
+    IF v_reserves IS NOT NULL THEN
+      v_reserves := tollgate_reserve_many(v_reserves);
+      FOR v_index IN 1 .. cardinality(v_reserve_index) LOOP
+        v_results := jsonb_set(v_results, ARRAY[v_reserve_index[v_index]::text], v_reserves->(v_index - 1));
+      END LOOP;
+    END IF;
+  END IF;
   RETURN v_results;
 END
 $fn$;

@@ -1,0 +1,105 @@
+-- Reserves for many calls at once: what tollgate_reserve decides for each, one after the other in
+-- item order, with the counters read once and written once. For tollgate_ledger_batch, which has
+-- already made and locked every counter the items name. Each item is checked against the
+-- counters as the items before it left them, so the decisions are exactly those of the same calls
+-- made one by one in that order; then one UPDATE per counter and one INSERT of the reservations.
+-- p_items: [reserve item (see tollgate_reserve)]. Returns one result per item, in item order, as
+-- tollgate_reserve answers.
+CREATE OR REPLACE FUNCTION tollgate_reserve_many(p_items jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+-- Every row it reads is found by its key; its cached generic plans must not turn to whole-table
+-- scans on stale statistics (see tollgate_settle_many).
+SET enable_seqscan = off
+AS $fn$
+DECLARE
+  v_signatures jsonb;
+  v_keys text[];
+  v_spent numeric[];
+  v_reserved numeric[];
+  v_results jsonb := '[]'::jsonb;
+  v_held jsonb := '[]'::jsonb;
+  v_item jsonb;
+  v_hold record;
+  v_at integer;
+  v_amount numeric;
+  v_refused jsonb;
+  v_id uuid;
+BEGIN
+  -- What applies to each (project, key) the items name, as tollgate_reserve computes it.
+  SELECT coalesce(jsonb_object_agg(w.pk, w.signature), '{}'::jsonb) INTO v_signatures
+    FROM (SELECT p.pk, coalesce((SELECT string_agg(b.id::text || ':' || b.limit_usd::text || ':' || b.period || ':' || b.time_zone, ',' ORDER BY b.id)
+                                   FROM budgets b
+                                  WHERE b.project_id = p.project AND (b.api_key_id IS NULL OR b.api_key_id = p.key)), '') AS signature
+            FROM (SELECT DISTINCT (x->>'project') || '/' || coalesce(x->>'key', '') AS pk, (x->>'project')::uuid AS project,
+                         (x->>'key')::uuid AS key
+                    FROM jsonb_array_elements(p_items) AS x) AS p) AS w;
+  -- The counters the items name, as they stand (locked by the caller).
+  SELECT array_agg(c.budget_id::text || '/' || c.period_start::text), array_agg(c.spent), array_agg(c.reserved)
+    INTO v_keys, v_spent, v_reserved
+    FROM budget_counters c
+   WHERE (c.budget_id, c.period_start) IN (
+           SELECT DISTINCT w.b::uuid, w.s::timestamptz
+             FROM jsonb_array_elements(p_items) AS x,
+                  ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s));
+  FOR v_item IN SELECT x FROM jsonb_array_elements(p_items) AS x LOOP
+    IF v_signatures->>((v_item->>'project') || '/' || coalesce(v_item->>'key', '')) IS DISTINCT FROM v_item->>'signature' THEN
+      v_results := v_results || jsonb_build_array('{"stale": true}'::jsonb);
+      CONTINUE;
+    END IF;
+    IF jsonb_array_length(v_item->'budgets') = 0 THEN
+      v_results := v_results || jsonb_build_array('{"reservation": null}'::jsonb);
+      CONTINUE;
+    END IF;
+    v_amount := (v_item->>'amount')::numeric;
+    v_refused := '[]'::jsonb;
+    FOR v_hold IN
+      SELECT w.b::uuid AS b, w.s::timestamptz AS s, w.lim::numeric AS lim
+        FROM ROWS FROM (jsonb_array_elements_text(v_item->'budgets'), jsonb_array_elements_text(v_item->'starts'),
+                        jsonb_array_elements_text(v_item->'limits')) AS w(b, s, lim)
+       ORDER BY 1, 2
+    LOOP
+      v_at := array_position(v_keys, v_hold.b::text || '/' || v_hold.s::text);
+      CONTINUE WHEN v_at IS NULL; -- its budget was deleted: nothing to hold there
+      IF v_spent[v_at] + v_reserved[v_at] + v_amount > v_hold.lim THEN
+        v_refused := v_refused || jsonb_build_object('budget', v_hold.b, 'spent', v_spent[v_at]::text,
+                                                     'reserved', v_reserved[v_at]::text);
+      END IF;
+    END LOOP;
+    IF jsonb_array_length(v_refused) > 0 THEN
+      v_results := v_results || jsonb_build_array(jsonb_build_object('refused', v_refused));
+      CONTINUE;
+    END IF;
+    FOR v_hold IN
+      SELECT w.b::uuid AS b, w.s::timestamptz AS s
+        FROM ROWS FROM (jsonb_array_elements_text(v_item->'budgets'), jsonb_array_elements_text(v_item->'starts')) AS w(b, s)
+    LOOP
+      v_at := array_position(v_keys, v_hold.b::text || '/' || v_hold.s::text);
+      IF v_at IS NOT NULL THEN
+        v_reserved[v_at] := v_reserved[v_at] + v_amount;
+      END IF;
+    END LOOP;
+    v_id := gen_random_uuid();
+    v_held := v_held || jsonb_build_array(v_item || jsonb_build_object('id', v_id));
+    v_results := v_results || jsonb_build_array(jsonb_build_object('reservation', v_id));
+  END LOOP;
+  IF jsonb_array_length(v_held) = 0 THEN
+    RETURN v_results;
+  END IF;
+  UPDATE budget_counters c SET reserved = c.reserved + d.amount, updated_at = now()
+    FROM (SELECT w.b::uuid AS b, w.s::timestamptz AS s, sum((x->>'amount')::numeric) AS amount
+            FROM jsonb_array_elements(v_held) AS x,
+                 ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s)
+           GROUP BY 1, 2) AS d
+   WHERE c.budget_id = d.b AND c.period_start = d.s;
+  INSERT INTO reservations (id, project_id, api_key_id, request_id, amount, holds, usage, expires_at)
+  SELECT (x->>'id')::uuid, (x->>'project')::uuid, (x->>'key')::uuid, x->>'request', (x->>'amount')::numeric,
+         (SELECT jsonb_agg(jsonb_build_object('budgetId', w.b::uuid, 'periodStart', w.s::timestamptz,
+                                              'amount', (x->>'amount')::numeric::text)
+                           ORDER BY w.b::uuid, w.s::timestamptz)
+            FROM ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s)),
+         x->'usage', now() + (x->>'ttlMs')::integer * interval '1 millisecond'
+    FROM jsonb_array_elements(v_held) AS x;
+  RETURN v_results;
+END
+$fn$;
