@@ -1,9 +1,8 @@
 -- Group commit: many calls' settles, releases and reserves in one statement, one transaction and
 -- one WAL flush. Settles and releases go first (so what they free is free for the reserves), then
 -- the reserves in item order, so a batch decides exactly what the same calls made one by one in
--- that order would have decided. A lone item goes through tollgate_settle / tollgate_release /
--- tollgate_reserve.
--- Before the first item runs, a batch of several locks everything its items will lock, in the order
+-- that order would have decided.
+-- Before the first item runs, a batch locks everything its items will lock, in the order
 -- the single functions use (reservations by id, then counters by budget and window), so batches,
 -- single calls and the sweeper cannot deadlock one another. Each lock is a primary-key lookup.
 -- Then the settles of the common case (an ACTIVE reservation, nothing superseded, no idempotency
@@ -13,7 +12,11 @@
 -- Returns the items' results, in item order.
 CREATE OR REPLACE FUNCTION tollgate_ledger_batch(p_items jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- Planned once per connection, by key (see tollgate_settle_many).
+SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
+AS $fn$
 DECLARE
   v_results jsonb;
   v_item jsonb;
@@ -29,10 +32,13 @@ DECLARE
   v_settled jsonb;
   v_reserves jsonb;
   v_reserve_index integer[];
+  v_together boolean;
 BEGIN
   SELECT coalesce(jsonb_agg(NULL::jsonb), '[]'::jsonb) INTO v_results FROM jsonb_array_elements(p_items);
-  -- A lone call locks what it needs itself, in the same order: nothing to take up front.
-  IF jsonb_array_length(p_items) > 1 THEN
+  -- A lone settle that supersedes (run alone: see Ledger.alone) locks rows no item names, so it
+  -- takes nothing up front and goes through tollgate_settle, which locks in the same order.
+  v_together := jsonb_array_length(p_items) > 1 OR NOT coalesce((p_items->0->>'supersede')::boolean, false);
+  IF v_together THEN
     FOR v_id IN
       SELECT DISTINCT (x->>'reservation')::uuid FROM jsonb_array_elements(p_items) AS x
        WHERE x->>'op' IN ('settle', 'release') AND x->>'reservation' IS NOT NULL ORDER BY 1
@@ -79,22 +85,21 @@ BEGIN
   END IF;
   FOR v_item, v_index IN
     SELECT x.j, (x.n - 1)::integer FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
-     ORDER BY x.j->>'op' = 'reserve', x.n
+     ORDER BY x.n
   LOOP
     CONTINUE WHEN v_index = ANY(v_plain_index);
-    -- a batch's reserves go together, below
-    CONTINUE WHEN v_item->>'op' = 'reserve' AND jsonb_array_length(p_items) > 1;
-    IF v_item->>'op' IS NULL OR v_item->>'op' NOT IN ('settle', 'release', 'reserve') THEN
+    -- the reserves go together, below
+    CONTINUE WHEN v_item->>'op' = 'reserve';
+    IF v_item->>'op' IS NULL OR v_item->>'op' NOT IN ('settle', 'release') THEN
       RAISE EXCEPTION 'ledger item % has no known op: %', v_index, v_item->>'op';
     END IF;
     v_results := jsonb_set(v_results, ARRAY[v_index::text],
       CASE v_item->>'op'
         WHEN 'settle' THEN tollgate_settle(v_item)
         WHEN 'release' THEN tollgate_release(v_item)
-        WHEN 'reserve' THEN tollgate_reserve(v_item)
       END);
   END LOOP;
-  IF jsonb_array_length(p_items) > 1 THEN
+  IF v_together THEN -- (a lone settle that supersedes is no reserve)
     SELECT jsonb_agg(x.j ORDER BY x.n), array_agg((x.n - 1)::integer ORDER BY x.n)
       INTO v_reserves, v_reserve_index
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)

@@ -8,9 +8,10 @@
 CREATE OR REPLACE FUNCTION tollgate_reserve_many(p_items jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
--- Every row it reads is found by its key; its cached generic plans must not turn to whole-table
--- scans on stale statistics (see tollgate_settle_many).
+-- Every row it reads is found by its key: planned once per connection, never as a whole-table scan
+-- (see tollgate_settle_many).
 SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
   v_signatures jsonb;
