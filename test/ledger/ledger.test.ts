@@ -123,6 +123,17 @@ describe('the ledger (in process, migrated database)', () => {
     it("a batch's reserves go together, each decided on the counters the ones before it left", async () => {
       const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' }, { period: 'MONTHLY', limitUsd: '2' });
       const first = await hold(tenant, 'first', '0.1'); // made alone, by tollgate_reserve
+      const other = await t.tenant();
+      const free = {
+        op: 'reserve' as const,
+        project: other.projectId,
+        key: other.keyId,
+        request: 'free',
+        amount: '0.1',
+        ttlMs: 60_000,
+        signature: '',
+        usage: abandonedRow(other, 'free'),
+      };
       const item = async (id: string, usd: string) => ({
         op: 'reserve' as const,
         ...(await reserveItem(t, tenant, first, id, usd)),
@@ -133,6 +144,9 @@ describe('the ledger (in process, migrated database)', () => {
         { ...(await item('stale', '0.1')), signature: 'what the caller cached before a change' },
         await item('c', '0.4'),
         await item('d', '0.01'), // exactly nothing left on DAILY now: 0.1 + 0.5 + 0.4 = 1
+        // another project, with no budget: nothing to hold (its budgets said as none, or not at all)
+        { ...free, budgets: [], starts: [], limits: [] },
+        free,
       ];
       const [row] = (await t.db.query(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
         JSON.stringify(items),
@@ -145,13 +159,25 @@ describe('the ledger (in process, migrated database)', () => {
         { stale: true },
         held,
         { refused: [{ budget: daily, spent: '0.000000000000', reserved: '1.000000000000' }] },
+        { reservation: null },
+        { reservation: null },
       ]);
       expect(await t.books(tenant.projectId, daily)).toMatchObject({
         reserved: '1.000000000000',
         activeReservations: 3,
       });
       expect(await t.books(tenant.projectId, monthly)).toMatchObject({ reserved: '1.000000000000' });
-      // the reservations are written as tollgate_reserve writes one
+      // each reservation as tollgate_reserve wrote one before batches: its holds in (budget, start)
+      // order, each window start as Postgres writes a timestamptz in JSON, the amount as sent
+      const starts = (await t.db.query(
+        `SELECT budget_id, to_jsonb(period_start) #>> '{}' AS start FROM budget_counters
+          WHERE budget_id = ANY($1) ORDER BY budget_id`,
+        [tenant.budgetIds],
+      )) as { budget_id: string; start: string }[];
+      expect(starts.map((s) => s.start)).toEqual([
+        expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/),
+        expect.any(String),
+      ]);
       const rows = (await t.db.query(
         `SELECT request_id, amount::text AS amount, holds, usage, api_key_id, expires_at > now() AS live
            FROM reservations WHERE project_id = $1 ORDER BY request_id`,
@@ -159,7 +185,7 @@ describe('the ledger (in process, migrated database)', () => {
       )) as {
         request_id: string;
         amount: string;
-        holds: { amount: string }[];
+        holds: unknown;
         usage: unknown;
         api_key_id: string;
         live: boolean;
@@ -169,10 +195,15 @@ describe('the ledger (in process, migrated database)', () => {
         ['c', '0.400000000000'],
         ['first', '0.100000000000'],
       ]);
-      const alone = rows[2]!;
-      for (const r of rows.slice(0, 2)) {
-        expect(r.holds).toEqual(alone.holds.map((h) => ({ ...h, amount: r.holds[0]!.amount })));
-        expect(r.usage).toEqual({ ...(alone.usage as object), request_id: r.request_id });
+      for (const [r, usd] of [
+        [rows[0]!, '0.5'],
+        [rows[1]!, '0.4'],
+        [rows[2]!, '0.1'],
+      ] as const) {
+        expect(r.holds).toEqual(
+          starts.map((s) => ({ budgetId: s.budget_id, periodStart: s.start, amount: usd })),
+        );
+        expect(r.usage).toEqual(abandonedRow(tenant, r.request_id));
         expect([r.api_key_id, r.live]).toEqual([tenant.keyId, true]);
       }
     });
@@ -434,6 +465,68 @@ describe('the ledger (in process, migrated database)', () => {
         activeReservations: 0,
       });
     });
+
+    onPostgres(
+      "a retry's superseding settle and the dead call's late settle, at once, do not deadlock",
+      async () => {
+        const tenant = await t.tenant(
+          { period: 'DAILY', limitUsd: '1' },
+          { period: 'MONTHLY', limitUsd: '1' },
+        );
+        const dead = await hold(tenant, 'both', '0.4'); // the call thought dead, which still finishes
+        await t.reservations.abandonHoldsOf(tenant.projectId, 'both');
+        const retry = await hold(tenant, 'both', '0.4');
+        const settle = (held: Hold, usd: string, supersede: boolean) =>
+          t.db.query(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
+            JSON.stringify([
+              {
+                op: 'settle',
+                reservation: held.id,
+                usage: usageRow(tenant, 'both', parseUsd(usd)),
+                supersede,
+              },
+            ]),
+          ]) as Promise<{ results: unknown[] }[]>;
+        const waitingOnLocks = async () =>
+          (
+            (await t.db.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            )) as { n: number }[]
+          )[0]!.n;
+        const blocker = t.db.createQueryRunner();
+        await blocker.connect();
+        try {
+          await blocker.startTransaction();
+          await blocker.query('SELECT 1 FROM budget_counters WHERE budget_id = ANY($1) FOR UPDATE', [
+            tenant.budgetIds,
+          ]);
+          // the dead call's settle queues first for the counters; the retry's comes after it
+          const late = settle(dead, '0.2', false);
+          await eventually(waitingOnLocks, (n) => n === 1);
+          const superseding = settle(retry, '0.1', true);
+          await eventually(waitingOnLocks, (n) => n === 2);
+          await blocker.commitTransaction();
+          // both are answered: neither was chosen as a deadlock's victim
+          const [[a], [b]] = await Promise.all([late, superseding]);
+          expect(a!.results[0]).toMatchObject({ usage: { id: expect.any(String) } });
+          expect(b!.results[0]).toMatchObject({ usage: { id: expect.any(String) } });
+        } finally {
+          if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+          await blocker.release();
+        }
+        // both calls happened upstream and both are charged; the placeholder is gone
+        for (const budget of tenant.budgetIds) {
+          expect(await t.books(tenant.projectId, budget)).toMatchObject({
+            spent: '0.300000000000',
+            reserved: '0.000000000000',
+            usageCost: '0.300000000000',
+            usageRows: 2,
+            abandonedRows: 0,
+            activeReservations: 0,
+          });
+        }
+      },
+    );
 
     it('a live call keeps its hold past the TTL; the sweeper takes it only once the call stops renewing', async () => {
       const short = await InProcess.start({ ttlMs: 1000 });

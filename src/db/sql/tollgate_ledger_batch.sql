@@ -1,7 +1,8 @@
 -- Group commit: many calls' settles, releases and reserves in one statement, one transaction and
 -- one WAL flush. Settles and releases go first (so what they free is free for the reserves), then
 -- the reserves in item order, so a batch decides exactly what the same calls made one by one in
--- that order would have decided.
+-- that order would have decided. Each settle reports the counters as they stood after it in the
+-- order the batch ran it (below: the common settles first).
 -- Before the first item runs, a batch locks everything its items will lock, in the order
 -- the single functions use (reservations by id, then counters by budget and window), so batches,
 -- single calls and the sweeper cannot deadlock one another. Each lock is a primary-key lookup.
@@ -13,7 +14,9 @@
 CREATE OR REPLACE FUNCTION tollgate_ledger_batch(p_items jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
--- Planned once per connection, by key (see tollgate_settle_many).
+-- Every row it and the functions it calls touch is found by its key: their statements are planned
+-- once per connection (generic plans: a custom plan per call costs more than a batch of one runs)
+-- and never as whole-table scans, which statistics taken while a table was small make look cheap.
 SET enable_seqscan = off
 SET plan_cache_mode = force_generic_plan
 AS $fn$
@@ -51,22 +54,26 @@ BEGIN
         v_holds := v_holds || v_held;
       END IF;
     END LOOP;
-    SELECT v_holds || coalesce(jsonb_agg(jsonb_build_object('budgetId', w.b, 'periodStart', w.s)), '[]'::jsonb)
+    -- (a reserve's counters are made if missing; the others exist or their budget is gone, and are
+    -- only locked: making one for a budget being deleted would fail its settle)
+    SELECT v_holds || coalesce(jsonb_agg(jsonb_build_object('budgetId', w.b, 'periodStart', w.s, 'make', true)), '[]'::jsonb)
       INTO v_holds
       FROM jsonb_array_elements(p_items) AS x,
            ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s)
      WHERE x->>'op' = 'reserve';
     FOR v_counter IN
-      SELECT DISTINCT (h->>'budgetId')::uuid AS b, (h->>'periodStart')::timestamptz AS s
-        FROM jsonb_array_elements(v_holds) AS h ORDER BY 1, 2
+      SELECT (h->>'budgetId')::uuid AS b, (h->>'periodStart')::timestamptz AS s, bool_or(h ? 'make') AS make
+        FROM jsonb_array_elements(v_holds) AS h GROUP BY 1, 2 ORDER BY 1, 2
     LOOP
-      INSERT INTO budget_counters (budget_id, period_start)
-        SELECT v_counter.b, v_counter.s WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.id = v_counter.b)
-        ON CONFLICT DO NOTHING;
+      IF v_counter.make THEN
+        INSERT INTO budget_counters (budget_id, period_start)
+          SELECT v_counter.b, v_counter.s WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.id = v_counter.b)
+          ON CONFLICT DO NOTHING;
+      END IF;
       PERFORM 1 FROM budget_counters c WHERE c.budget_id = v_counter.b AND c.period_start = v_counter.s FOR UPDATE;
     END LOOP;
     WITH x AS (
-      SELECT e.j, (e.n - 1)::integer AS i, e.j->>'reservation' AS rid
+      SELECT e.j, (e.n - 1)::integer AS i, (e.j->>'reservation')::uuid AS rid
         FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
     ), once AS (
       SELECT rid FROM x WHERE rid IS NOT NULL GROUP BY rid HAVING count(*) = 1
@@ -74,7 +81,7 @@ BEGIN
     SELECT coalesce(jsonb_agg(x.j ORDER BY x.i), '[]'::jsonb), coalesce(array_agg(x.i ORDER BY x.i), '{}')
       INTO v_plain, v_plain_index
       FROM x
-     WHERE x.j->>'op' = 'settle' AND x.rid::uuid = ANY(v_active) AND x.rid IN (SELECT rid FROM once)
+     WHERE x.j->>'op' = 'settle' AND x.rid = ANY(v_active) AND x.rid IN (SELECT rid FROM once)
        AND NOT coalesce((x.j->>'supersede')::boolean, false) AND jsonb_typeof(x.j->'done') IS DISTINCT FROM 'object';
     IF cardinality(v_plain_index) > 0 THEN
       v_settled := tollgate_settle_many(v_plain);

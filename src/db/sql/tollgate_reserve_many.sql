@@ -8,10 +8,7 @@
 CREATE OR REPLACE FUNCTION tollgate_reserve_many(p_items jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
--- Every row it reads is found by its key: planned once per connection, never as a whole-table scan
--- (see tollgate_settle_many).
-SET enable_seqscan = off
-SET plan_cache_mode = force_generic_plan
+-- (It runs inside tollgate_ledger_batch, under its settings: generic plans, no whole-table scans.)
 AS $fn$
 DECLARE
   v_signatures jsonb;
@@ -48,7 +45,7 @@ BEGIN
       v_results := v_results || jsonb_build_array('{"stale": true}'::jsonb);
       CONTINUE;
     END IF;
-    IF jsonb_array_length(v_item->'budgets') = 0 THEN
+    IF coalesce(jsonb_array_length(v_item->'budgets'), 0) = 0 THEN
       v_results := v_results || jsonb_build_array('{"reservation": null}'::jsonb);
       CONTINUE;
     END IF;

@@ -36,6 +36,22 @@ BEGIN
     END IF;
     UPDATE reservations SET status = 'SETTLED', closed_at = now() WHERE id = v_reservation;
   END IF;
+  -- A retry that supersedes locks every counter it will change (its own holds and the dead calls')
+  -- before it touches a placeholder record: the dead call's own late settle, if it comes, holds
+  -- those counters (a batch locks them up front) and then deletes that placeholder, so taking the
+  -- placeholder first would deadlock with it.
+  IF coalesce((p->>'supersede')::boolean, false) THEN
+    PERFORM 1 FROM budget_counters c
+      JOIN (SELECT DISTINCT (h->>'budgetId')::uuid AS b, (h->>'periodStart')::timestamptz AS s
+              FROM reservations r, jsonb_array_elements(r.holds) AS h
+             WHERE r.id = v_reservation
+                OR r.id IN (SELECT u.reservation_id FROM usage_records u
+                             WHERE u.project_id = (v_row->>'project_id')::uuid AND u.request_id = v_row->>'request_id'
+                               AND u.outcome = 'ABANDONED')) AS w
+        ON c.budget_id = w.b AND c.period_start = w.s
+     ORDER BY c.budget_id, c.period_start
+       FOR UPDATE OF c;
+  END IF;
   SELECT * INTO v_usage FROM tollgate_insert_usage(v_row || jsonb_build_object('reservation_id', v_reservation));
   IF NOT v_usage.inserted THEN
     RETURN jsonb_build_object('already', true, 'usage',

@@ -11,11 +11,7 @@
 CREATE OR REPLACE FUNCTION tollgate_settle_many(p_items jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
--- Every row it touches is found by its primary key: its statements are planned once per connection
--- (generic plans; a custom plan per call would cost more than a batch of one runs), and never as
--- whole-table scans, which statistics taken while a table was small would make look cheap.
-SET enable_seqscan = off
-SET plan_cache_mode = force_generic_plan
+-- (It runs inside tollgate_ledger_batch, under its settings: generic plans, no whole-table scans.)
 AS $fn$
 DECLARE
   v_ids uuid[] := ARRAY(SELECT (x->>'reservation')::uuid FROM jsonb_array_elements(p_items) AS x);
