@@ -32,7 +32,8 @@ DECLARE
   v_active uuid[] := '{}';
   v_plain jsonb := '[]'::jsonb;
   v_plain_index integer[] := '{}';
-  v_settled jsonb;
+  v_places integer[] := '{}';
+  v_placed jsonb := '[]'::jsonb;
   v_reserves jsonb;
   v_reserve_index integer[];
   v_together boolean;
@@ -84,10 +85,8 @@ BEGIN
      WHERE x.j->>'op' = 'settle' AND x.rid = ANY(v_active) AND x.rid IN (SELECT rid FROM once)
        AND NOT coalesce((x.j->>'supersede')::boolean, false) AND jsonb_typeof(x.j->'done') IS DISTINCT FROM 'object';
     IF cardinality(v_plain_index) > 0 THEN
-      v_settled := tollgate_settle_many(v_plain);
-      FOR v_index IN 1 .. cardinality(v_plain_index) LOOP
-        v_results := jsonb_set(v_results, ARRAY[v_plain_index[v_index]::text], v_settled->(v_index - 1));
-      END LOOP;
+      v_places := v_plain_index;
+      v_placed := tollgate_settle_many(v_plain);
     END IF;
   END IF;
   FOR v_item, v_index IN
@@ -112,12 +111,14 @@ BEGIN
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
      WHERE x.j->>'op' = 'reserve';
     IF v_reserves IS NOT NULL THEN
-      v_reserves := tollgate_reserve_many(v_reserves);
-      FOR v_index IN 1 .. cardinality(v_reserve_index) LOOP
-        v_results := jsonb_set(v_results, ARRAY[v_reserve_index[v_index]::text], v_reserves->(v_index - 1));
-      END LOOP;
+      v_places := v_places || v_reserve_index;
+      v_placed := v_placed || tollgate_reserve_many(v_reserves);
     END IF;
   END IF;
+  -- the results of the items that went together, each in its item's place
+  FOR v_index IN 1 .. cardinality(v_places) LOOP
+    v_results := jsonb_set(v_results, ARRAY[v_places[v_index]::text], v_placed->(v_index - 1));
+  END LOOP;
   RETURN v_results;
 END
 $fn$;
