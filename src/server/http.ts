@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type GraphQLRequestListener } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginInlineTraceDisabled,
@@ -100,6 +100,12 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   });
   const operationLog = (extra: WsExtra, id: string) =>
     requestLogger(log, { requestId: `${extra.connectionId ?? 'ws'}:${id}` });
+  const tagErrors: GraphQLRequestListener<Context> = {
+    async didEncounterErrors({ errors, contextValue }) {
+      const requestLog = contextValue.log;
+      if (requestLog) for (const error of errors) errorLogs.set(error, requestLog);
+    },
+  };
   const limits = queryLimits(config.introspection);
   // graphql-ws validates with exactly the rules Apollo applies over HTTP.
   const rules = [
@@ -225,12 +231,12 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       graphqlOverHttpStatus(),
       {
         async requestDidStart() {
-          return {
-            async didEncounterErrors({ errors, contextValue }) {
-              const requestLog = contextValue.log;
-              if (requestLog) for (const error of errors) errorLogs.set(error, requestLog);
-            },
-          };
+          return tagErrors;
+        },
+        // A step of Apollo's own pipeline failed: Apollo answers with a bare "Internal server
+        // error" that no hook sees, so the cause is logged here, under the request's id.
+        async unexpectedErrorProcessingRequest({ requestContext, error }) {
+          (requestContext.contextValue.log ?? log).error({ err: error }, 'internal error');
         },
       },
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
