@@ -25,36 +25,33 @@ DECLARE
   v_item jsonb;
   v_index integer;
   v_holds jsonb := '[]'::jsonb;
-  v_id uuid;
-  v_status varchar;
-  v_held jsonb;
   v_counter record;
   v_active uuid[] := '{}';
-  v_plain jsonb := '[]'::jsonb;
+  v_plain jsonb;
   v_plain_index integer[] := '{}';
-  v_places integer[] := '{}';
-  v_placed jsonb := '[]'::jsonb;
   v_reserves jsonb;
   v_reserve_index integer[];
+  -- the results so far, each with its item's place
+  v_places integer[] := '{}';
+  v_placed jsonb := '[]'::jsonb;
   v_together boolean;
 BEGIN
-  SELECT coalesce(jsonb_agg(NULL::jsonb), '[]'::jsonb) INTO v_results FROM jsonb_array_elements(p_items);
   -- A lone settle that supersedes (run alone: see Ledger.alone) locks rows no item names, so it
   -- takes nothing up front and goes through tollgate_settle, which locks in the same order.
   v_together := jsonb_array_length(p_items) > 1 OR NOT coalesce((p_items->0->>'supersede')::boolean, false);
   IF v_together THEN
-    FOR v_id IN
-      SELECT DISTINCT (x->>'reservation')::uuid FROM jsonb_array_elements(p_items) AS x
-       WHERE x->>'op' IN ('settle', 'release') AND x->>'reservation' IS NOT NULL ORDER BY 1
-    LOOP
-      SELECT r.status, r.holds INTO v_status, v_held FROM reservations r WHERE r.id = v_id FOR UPDATE;
-      IF v_status = 'ACTIVE' THEN
-        v_active := v_active || v_id;
-      END IF;
-      IF v_status IS DISTINCT FROM 'SETTLED' AND v_held IS NOT NULL THEN
-        v_holds := v_holds || v_held;
-      END IF;
-    END LOOP;
+    -- the reservations the settles and releases name, locked in id order (sorted, then locked)
+    WITH locked AS MATERIALIZED (
+      SELECT r.id, r.status, r.holds FROM reservations r
+       WHERE r.id = ANY(ARRAY(SELECT (x->>'reservation')::uuid FROM jsonb_array_elements(p_items) AS x
+                               WHERE x->>'op' IN ('settle', 'release') AND x->>'reservation' IS NOT NULL))
+       ORDER BY r.id
+         FOR UPDATE
+    )
+    SELECT coalesce((SELECT array_agg(l.id) FROM locked l WHERE l.status = 'ACTIVE'), '{}'),
+           coalesce((SELECT jsonb_agg(h) FROM locked l, jsonb_array_elements(l.holds) AS h
+                      WHERE l.status IS DISTINCT FROM 'SETTLED'), '[]'::jsonb)
+      INTO v_active, v_holds;
     -- (a reserve's counters are made if missing; the others exist or their budget is gone, and are
     -- only locked: making one for a budget being deleted would fail its settle)
     SELECT v_holds || coalesce(jsonb_agg(jsonb_build_object('budgetId', w.b, 'periodStart', w.s, 'make', true)), '[]'::jsonb)
@@ -73,52 +70,52 @@ BEGIN
       END IF;
       PERFORM 1 FROM budget_counters c WHERE c.budget_id = v_counter.b AND c.period_start = v_counter.s FOR UPDATE;
     END LOOP;
+    -- the items that go together: the common settles, and the reserves
     WITH x AS (
-      SELECT e.j, (e.n - 1)::integer AS i, (e.j->>'reservation')::uuid AS rid
+      SELECT e.j, (e.n - 1)::integer AS i, e.j->>'op' AS op, (e.j->>'reservation')::uuid AS rid
         FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(j, n)
     ), once AS (
       SELECT rid FROM x WHERE rid IS NOT NULL GROUP BY rid HAVING count(*) = 1
+    ), common AS (
+      SELECT x.*, x.op = 'settle' AND x.rid = ANY(v_active) AND x.rid IN (SELECT rid FROM once)
+                  AND NOT coalesce((x.j->>'supersede')::boolean, false)
+                  AND jsonb_typeof(x.j->'done') IS DISTINCT FROM 'object' AS plain
+        FROM x
     )
-    SELECT coalesce(jsonb_agg(x.j ORDER BY x.i), '[]'::jsonb), coalesce(array_agg(x.i ORDER BY x.i), '{}')
-      INTO v_plain, v_plain_index
-      FROM x
-     WHERE x.j->>'op' = 'settle' AND x.rid = ANY(v_active) AND x.rid IN (SELECT rid FROM once)
-       AND NOT coalesce((x.j->>'supersede')::boolean, false) AND jsonb_typeof(x.j->'done') IS DISTINCT FROM 'object';
-    IF cardinality(v_plain_index) > 0 THEN
+    SELECT jsonb_agg(c.j ORDER BY c.i) FILTER (WHERE c.plain), coalesce(array_agg(c.i ORDER BY c.i) FILTER (WHERE c.plain), '{}'),
+           jsonb_agg(c.j ORDER BY c.i) FILTER (WHERE c.op = 'reserve'), array_agg(c.i ORDER BY c.i) FILTER (WHERE c.op = 'reserve')
+      INTO v_plain, v_plain_index, v_reserves, v_reserve_index
+      FROM common c;
+    IF v_plain IS NOT NULL THEN
       v_places := v_plain_index;
       v_placed := tollgate_settle_many(v_plain);
     END IF;
   END IF;
+  -- the other settles and releases, one by one, in item order
   FOR v_item, v_index IN
     SELECT x.j, (x.n - 1)::integer FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
+     WHERE NOT ((x.n - 1)::integer = ANY(v_plain_index)) AND x.j->>'op' IS DISTINCT FROM 'reserve'
      ORDER BY x.n
   LOOP
-    CONTINUE WHEN v_index = ANY(v_plain_index);
-    -- the reserves go together, below
-    CONTINUE WHEN v_item->>'op' = 'reserve';
     IF v_item->>'op' IS NULL OR v_item->>'op' NOT IN ('settle', 'release') THEN
       RAISE EXCEPTION 'ledger item % has no known op: %', v_index, v_item->>'op';
     END IF;
-    v_results := jsonb_set(v_results, ARRAY[v_index::text],
-      CASE v_item->>'op'
-        WHEN 'settle' THEN tollgate_settle(v_item)
-        WHEN 'release' THEN tollgate_release(v_item)
-      END);
+    v_places := v_places || v_index;
+    v_placed := v_placed || jsonb_build_array(CASE v_item->>'op'
+                                                WHEN 'settle' THEN tollgate_settle(v_item)
+                                                WHEN 'release' THEN tollgate_release(v_item)
+                                              END);
   END LOOP;
-  IF v_together THEN -- (a lone settle that supersedes is no reserve)
-    SELECT jsonb_agg(x.j ORDER BY x.n), array_agg((x.n - 1)::integer ORDER BY x.n)
-      INTO v_reserves, v_reserve_index
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
-     WHERE x.j->>'op' = 'reserve';
-    IF v_reserves IS NOT NULL THEN
-      v_places := v_places || v_reserve_index;
-      v_placed := v_placed || tollgate_reserve_many(v_reserves);
-    END IF;
+  IF v_reserves IS NOT NULL THEN -- (a lone settle that supersedes is no reserve)
+    v_places := v_places || v_reserve_index;
+    v_placed := v_placed || tollgate_reserve_many(v_reserves);
   END IF;
-  -- the results of the items that went together, each in its item's place
-  FOR v_index IN 1 .. cardinality(v_places) LOOP
-    v_results := jsonb_set(v_results, ARRAY[v_places[v_index]::text], v_placed->(v_index - 1));
-  END LOOP;
+  -- each result in its item's place (a lone item's is in place)
+  IF cardinality(v_places) = 1 THEN
+    RETURN v_placed;
+  END IF;
+  SELECT coalesce(jsonb_agg(v_placed->(array_position(v_places, i) - 1) ORDER BY i), '[]'::jsonb) INTO v_results
+    FROM generate_series(0, jsonb_array_length(p_items) - 1) AS i;
   RETURN v_results;
 END
 $fn$;

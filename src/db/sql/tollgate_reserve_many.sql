@@ -15,10 +15,21 @@ DECLARE
   v_keys text[];
   v_spent numeric[];
   v_reserved numeric[];
+  -- the items' holds, one per (item, budget window), in item order and (budget, start) order
+  -- within an item: the item's number, the counter's place in v_keys, the limit, the budget
+  v_hold_item integer[];
+  v_hold_at integer[];
+  v_hold_limit numeric[];
+  v_hold_budget uuid[];
   v_results jsonb := '[]'::jsonb;
-  v_held jsonb := '[]'::jsonb;
+  -- the items that hold (their numbers), and their reservations' ids
+  v_held integer[] := '{}';
+  v_ids uuid[] := '{}';
   v_item jsonb;
-  v_hold record;
+  v_n integer := 0;
+  v_next integer := 1;
+  v_first integer;
+  v_i integer;
   v_at integer;
   v_amount numeric;
   v_refused jsonb;
@@ -40,27 +51,35 @@ BEGIN
            SELECT DISTINCT w.b::uuid, w.s::timestamptz
              FROM jsonb_array_elements(p_items) AS x,
                   ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s));
+  SELECT array_agg(h.n ORDER BY h.n, h.b, h.s), array_agg(array_position(v_keys, h.b::text || '/' || h.s::text) ORDER BY h.n, h.b, h.s),
+         array_agg(h.lim ORDER BY h.n, h.b, h.s), array_agg(h.b ORDER BY h.n, h.b, h.s)
+    INTO v_hold_item, v_hold_at, v_hold_limit, v_hold_budget
+    FROM (SELECT x.n::integer AS n, w.b::uuid AS b, w.s::timestamptz AS s, w.lim::numeric AS lim
+            FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n),
+                 ROWS FROM (jsonb_array_elements_text(x.j->'budgets'), jsonb_array_elements_text(x.j->'starts'),
+                            jsonb_array_elements_text(x.j->'limits')) AS w(b, s, lim)) AS h;
   FOR v_item IN SELECT x FROM jsonb_array_elements(p_items) AS x LOOP
+    v_n := v_n + 1;
+    -- this item's holds: v_first .. v_next - 1
+    v_first := v_next;
+    WHILE v_next <= coalesce(cardinality(v_hold_item), 0) AND v_hold_item[v_next] = v_n LOOP
+      v_next := v_next + 1;
+    END LOOP;
     IF v_signatures->>((v_item->>'project') || '/' || coalesce(v_item->>'key', '')) IS DISTINCT FROM v_item->>'signature' THEN
       v_results := v_results || jsonb_build_array('{"stale": true}'::jsonb);
       CONTINUE;
     END IF;
-    IF coalesce(jsonb_array_length(v_item->'budgets'), 0) = 0 THEN
+    IF v_first = v_next THEN
       v_results := v_results || jsonb_build_array('{"reservation": null}'::jsonb);
       CONTINUE;
     END IF;
     v_amount := (v_item->>'amount')::numeric;
     v_refused := '[]'::jsonb;
-    FOR v_hold IN
-      SELECT w.b::uuid AS b, w.s::timestamptz AS s, w.lim::numeric AS lim
-        FROM ROWS FROM (jsonb_array_elements_text(v_item->'budgets'), jsonb_array_elements_text(v_item->'starts'),
-                        jsonb_array_elements_text(v_item->'limits')) AS w(b, s, lim)
-       ORDER BY 1, 2
-    LOOP
-      v_at := array_position(v_keys, v_hold.b::text || '/' || v_hold.s::text);
+    FOR v_i IN v_first .. v_next - 1 LOOP
+      v_at := v_hold_at[v_i];
       CONTINUE WHEN v_at IS NULL; -- its budget was deleted: nothing to hold there
-      IF v_spent[v_at] + v_reserved[v_at] + v_amount > v_hold.lim THEN
-        v_refused := v_refused || jsonb_build_object('budget', v_hold.b, 'spent', v_spent[v_at]::text,
+      IF v_spent[v_at] + v_reserved[v_at] + v_amount > v_hold_limit[v_i] THEN
+        v_refused := v_refused || jsonb_build_object('budget', v_hold_budget[v_i], 'spent', v_spent[v_at]::text,
                                                      'reserved', v_reserved[v_at]::text);
       END IF;
     END LOOP;
@@ -68,36 +87,37 @@ BEGIN
       v_results := v_results || jsonb_build_array(jsonb_build_object('refused', v_refused));
       CONTINUE;
     END IF;
-    FOR v_hold IN
-      SELECT w.b::uuid AS b, w.s::timestamptz AS s
-        FROM ROWS FROM (jsonb_array_elements_text(v_item->'budgets'), jsonb_array_elements_text(v_item->'starts')) AS w(b, s)
-    LOOP
-      v_at := array_position(v_keys, v_hold.b::text || '/' || v_hold.s::text);
+    FOR v_i IN v_first .. v_next - 1 LOOP
+      v_at := v_hold_at[v_i];
       IF v_at IS NOT NULL THEN
         v_reserved[v_at] := v_reserved[v_at] + v_amount;
       END IF;
     END LOOP;
     v_id := gen_random_uuid();
-    v_held := v_held || jsonb_build_array(v_item || jsonb_build_object('id', v_id));
+    v_held := v_held || v_n;
+    v_ids := v_ids || v_id;
     v_results := v_results || jsonb_build_array(jsonb_build_object('reservation', v_id));
   END LOOP;
-  IF jsonb_array_length(v_held) = 0 THEN
+  IF cardinality(v_held) = 0 THEN
     RETURN v_results;
   END IF;
   UPDATE budget_counters c SET reserved = c.reserved + d.amount, updated_at = now()
-    FROM (SELECT w.b::uuid AS b, w.s::timestamptz AS s, sum((x->>'amount')::numeric) AS amount
-            FROM jsonb_array_elements(v_held) AS x,
-                 ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s)
+    FROM (SELECT w.b::uuid AS b, w.s::timestamptz AS s, sum((x.j->>'amount')::numeric) AS amount
+            FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n),
+                 ROWS FROM (jsonb_array_elements_text(x.j->'budgets'), jsonb_array_elements_text(x.j->'starts')) AS w(b, s)
+           WHERE x.n::integer = ANY(v_held)
            GROUP BY 1, 2) AS d
    WHERE c.budget_id = d.b AND c.period_start = d.s;
   INSERT INTO reservations (id, project_id, api_key_id, request_id, amount, holds, usage, expires_at)
-  SELECT (x->>'id')::uuid, (x->>'project')::uuid, (x->>'key')::uuid, x->>'request', (x->>'amount')::numeric,
+  SELECT v_ids[array_position(v_held, x.n::integer)], (x.j->>'project')::uuid, (x.j->>'key')::uuid, x.j->>'request',
+         (x.j->>'amount')::numeric,
          (SELECT jsonb_agg(jsonb_build_object('budgetId', w.b::uuid, 'periodStart', w.s::timestamptz,
-                                              'amount', (x->>'amount')::numeric::text)
+                                              'amount', (x.j->>'amount')::numeric::text)
                            ORDER BY w.b::uuid, w.s::timestamptz)
-            FROM ROWS FROM (jsonb_array_elements_text(x->'budgets'), jsonb_array_elements_text(x->'starts')) AS w(b, s)),
-         x->'usage', now() + (x->>'ttlMs')::integer * interval '1 millisecond'
-    FROM jsonb_array_elements(v_held) AS x;
+            FROM ROWS FROM (jsonb_array_elements_text(x.j->'budgets'), jsonb_array_elements_text(x.j->'starts')) AS w(b, s)),
+         x.j->'usage', now() + (x.j->>'ttlMs')::integer * interval '1 millisecond'
+    FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
+   WHERE x.n::integer = ANY(v_held);
   RETURN v_results;
 END
 $fn$;
