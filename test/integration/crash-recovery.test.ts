@@ -4,7 +4,7 @@ import { validateRequest } from '../../src/modules/completions/completion.valida
 import { formatUsd, parseUsd } from '../../src/shared/money';
 import { addBillingCatalog, clearOfMidnight, ledger, worstCaseReply } from '../support/billing';
 import { FakeUpstream } from '../support/fake-upstream';
-import { user } from '../support/harness';
+import { eventually, user } from '../support/harness';
 import { abandonedRow, InProcess, usageRow } from '../support/in-process';
 
 const SHORT = { model: 'deepseek-chat', messages: user('How many tokens is this?'), maxTokens: 50 };
@@ -63,6 +63,59 @@ describe('what a dead instance leaves behind (in process)', () => {
       { type: 'BUDGET_THRESHOLD', threshold: 0.5 },
     ]);
   });
+
+  const onPostgres = process.env.DATABASE_URL ? it : it.skip;
+
+  onPostgres(
+    "a running call's lease is renewed; a record locked meanwhile is skipped, not waited for",
+    async () => {
+      const { projectId } = await t.keyedProject('renewed-leases');
+      const leaseOf = async (requestId: string) =>
+        (
+          (await t.db.query(
+            `SELECT lease_until FROM idempotency_records WHERE project_id = $1 AND request_id = $2`,
+            [projectId, requestId],
+          )) as { lease_until: Date }[]
+        )[0]!.lease_until.getTime();
+      let finish!: () => void;
+      const running = new Promise<void>((resolve) => (finish = resolve));
+      // two calls that run until told to stop (then fail, which leaves no record)
+      const calls = ['lease-a', 'lease-b'].map((requestId) =>
+        t.services.idempotency
+          .once(projectId, requestId, 'hash', async () => {
+            await running;
+            throw new Error('stopped by the test');
+          })
+          .catch(() => undefined),
+      );
+      await eventually(
+        () => t.count('idempotency_records', 'project_id = $1', [projectId]),
+        (n) => n === 2,
+      );
+      const blocker = t.db.createQueryRunner();
+      await blocker.connect();
+      try {
+        await blocker.startTransaction();
+        await blocker.query(
+          `SELECT 1 FROM idempotency_records WHERE project_id = $1 AND request_id = 'lease-a' FOR UPDATE`,
+          [projectId],
+        );
+        const [a, b] = [await leaseOf('lease-a'), await leaseOf('lease-b')];
+        // the renewer runs every third of the 500 ms lease: b is renewed while a stays locked
+        await eventually(
+          () => leaseOf('lease-b'),
+          (renewed) => renewed > b,
+          2_000,
+        );
+        expect(await leaseOf('lease-a')).toBe(a);
+      } finally {
+        if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+        await blocker.release();
+        finish();
+        await Promise.all(calls);
+      }
+    },
+  );
 
   it('a requestId whose call died is claimed again once its lease lapses: run once more, charged once', async () => {
     const { projectId, adminKey, client } = await t.keyedProject('lapsed');

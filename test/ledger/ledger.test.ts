@@ -528,6 +528,38 @@ describe('the ledger (in process, migrated database)', () => {
       },
     );
 
+    onPostgres(
+      'renewing holds skips a hold a batch has locked (never waits among its locks) and renews the others',
+      async () => {
+        const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' });
+        const [a, b] = await Promise.all([hold(tenant, 'renew-a', '0.1'), hold(tenant, 'renew-b', '0.1')]);
+        const expiries = async () =>
+          Object.fromEntries(
+            (
+              (await t.db.query(`SELECT request_id, expires_at FROM reservations WHERE id = ANY($1)`, [
+                [a.id, b.id],
+              ])) as { request_id: string; expires_at: Date }[]
+            ).map((r) => [r.request_id, r.expires_at.getTime()]),
+          );
+        const before = await expiries();
+        const blocker = t.db.createQueryRunner();
+        await blocker.connect();
+        try {
+          await blocker.startTransaction();
+          await blocker.query('SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE', [a.id]);
+          const renewed = t.ledger.renewHolds([a.id!, b.id!], 600_000).then(() => 'renewed');
+          const waited = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 3_000));
+          expect(await Promise.race([renewed, waited])).toBe('renewed');
+          const after = await expiries();
+          expect(after['renew-a']).toBe(before['renew-a']);
+          expect(after['renew-b']).toBeGreaterThan(before['renew-b']!);
+        } finally {
+          if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+          await blocker.release();
+        }
+      },
+    );
+
     it('a live call keeps its hold past the TTL; the sweeper takes it only once the call stops renewing', async () => {
       const short = await InProcess.start({ ttlMs: 1000 });
       try {

@@ -56,12 +56,17 @@ export class Ledger {
     return rows[0]!.result;
   }
 
-  /** Pushes back the expiry of live calls' holds (their calls still run). */
+  /**
+   * Pushes back the expiry of live calls' holds (their calls still run). A hold locked meanwhile is
+   * skipped, not waited for: a batch is settling or releasing it, and a renewal waiting in the middle
+   * of the batch's locks could deadlock with it.
+   */
   async renewHolds(ids: string[], ttlMs: number): Promise<void> {
     if (ids.length === 0) return;
     await this.pool.query(
       `UPDATE reservations SET expires_at = now() + $2 * interval '1 millisecond'
-        WHERE id = ANY($1::uuid[]) AND status = 'ACTIVE'`,
+        WHERE id IN (SELECT id FROM reservations WHERE id = ANY($1::uuid[]) AND status = 'ACTIVE'
+                        FOR UPDATE SKIP LOCKED)`,
       [ids, ttlMs],
     );
   }

@@ -156,10 +156,18 @@ export class IdempotencyService {
     const due = [...this.leases.values()].filter((l) => now - l.renewedAt >= this.policy.leaseMs / 3);
     if (due.length === 0) return;
     try {
+      // A record locked meanwhile is skipped, not waited for: a settle is completing it (and a
+      // renewal waiting among a batch's locks could deadlock with it), or another instance is
+      // looking at a lease that has not lapsed; the next tick renews it.
       await this.db.query(
         `UPDATE idempotency_records r SET lease_until = now() + $3 * interval '1 millisecond'
-           FROM unnest($1::uuid[], $2::varchar[]) AS c(project_id, request_id)
-          WHERE r.project_id = c.project_id AND r.request_id = c.request_id AND r.status = 'IN_PROGRESS'`,
+          WHERE (r.project_id, r.request_id) IN (
+                  SELECT i.project_id, i.request_id
+                    FROM idempotency_records i
+                    JOIN unnest($1::uuid[], $2::varchar[]) AS c(project_id, request_id)
+                      ON i.project_id = c.project_id AND i.request_id = c.request_id
+                   WHERE i.status = 'IN_PROGRESS'
+                     FOR UPDATE OF i SKIP LOCKED)`,
         [due.map((l) => l.claim.projectId), due.map((l) => l.claim.requestId), this.policy.leaseMs],
       );
       for (const lease of due) lease.renewedAt = now;
