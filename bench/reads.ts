@@ -18,7 +18,7 @@ import { RoutingReportService } from '../src/modules/routing/routing-report.serv
 import { UsageService } from '../src/modules/usage/usage.service';
 import { UsageStorage } from '../src/modules/usage/usage-storage';
 import { parseUsd } from '../src/shared/money';
-import { gitDescribe } from './tollgate';
+import { gitDescribe, withClient } from './tollgate';
 
 /**
  * `npm run bench -- --reads N [--runs R] [--keep] [--db NAME] [--no-raw]`: whether the dashboard's
@@ -454,14 +454,4 @@ function formatReads(r: {
 async function serverVersion(db: DataSource): Promise<string> {
   const [row] = (await db.query(`SHOW server_version`)) as { server_version: string }[];
   return `PostgreSQL ${row!.server_version.split(' ')[0]}`;
-}
-
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }

@@ -17,6 +17,12 @@ export interface GqlResult<T = Record<string, unknown>> {
   errors?: { message: string; extensions?: Record<string, unknown> & { code?: string } }[];
 }
 
+/** A result's data; any error fails the test. */
+export function dataOf<T>(result: GqlResult<T>): T {
+  if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+  return result.data as T;
+}
+
 /**
  * One real server for a test file: its own database (a fresh Postgres database, or embedded
  * PGlite in a temp folder), the real HTTP and WebSocket server on a free port, and a cleanup
@@ -95,9 +101,7 @@ export class TestServer {
     variables: Record<string, unknown>,
     key: string,
   ): Promise<T> {
-    const result = await this.gql<T>(query, variables, key);
-    if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
-    return result.data as T;
+    return dataOf(await this.gql<T>(query, variables, key));
   }
 
   /** A graphql-ws client authenticated with `key` (closed at cleanup). */

@@ -29,7 +29,7 @@ import { stopEstimateWorker } from '../../src/shared/prompt-estimate.async';
 import { SecretBox } from '../../src/shared/secret-box';
 import { Tracing } from '../../src/shared/tracing';
 import { createTestDatabase } from './database';
-import { COMPLETION, OPERATOR_KEY, type GqlResult } from './harness';
+import { COMPLETION, dataOf, OPERATOR_KEY, type GqlResult } from './harness';
 
 export interface InProcessOptions extends Partial<ReservationPolicy> {
   ledgerTimeoutMs?: number;
@@ -162,9 +162,7 @@ export class InProcess {
     variables: Record<string, unknown>,
     key: string,
   ): Promise<T> {
-    const result = await this.gql<T>(query, variables, key);
-    if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
-    return result.data as T;
+    return dataOf(await this.gql<T>(query, variables, key));
   }
 
   complete(
