@@ -23,6 +23,8 @@ export const SQL_FUNCTIONS = [
   'tollgate_reserve_many',
   'tollgate_settle',
   'tollgate_settle_many',
+  'tollgate_reserve_lone',
+  'tollgate_settle_lone',
   'tollgate_release',
   'tollgate_sweep_holds',
   'tollgate_ledger_batch',

@@ -274,6 +274,126 @@ describe('the ledger (in process, migrated database)', () => {
       }
       expect(await rollupDrift(t.db, [tenant.projectId])).toEqual([]);
     });
+    it('a lone reserve or settle takes the short path, which answers as the general one and declines the rest untouched', async () => {
+      const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' }, { period: 'MONTHLY', limitUsd: '2' });
+      const [daily, monthly] = tenant.budgetIds as [string, string];
+      const first = await hold(tenant, 'first', '0.1');
+      const lone = async (fn: 'tollgate_reserve_lone' | 'tollgate_settle_lone', item: object) => {
+        const [row] = (await t.db.query(`SELECT ${fn}($1::jsonb) AS r`, [JSON.stringify(item)])) as {
+          r: Record<string, unknown> | null;
+        }[];
+        return row!.r;
+      };
+      const item = async (id: string, usd: string) => reserveItem(t, tenant, first, id, usd);
+      const counters = () =>
+        t.db.query(
+          `SELECT budget_id, period_start, spent::text, reserved::text, requests FROM budget_counters
+            WHERE budget_id = ANY($1) ORDER BY 1, 2`,
+          [tenant.budgetIds],
+        );
+      const reservations = () =>
+        t.db.query(`SELECT id, status FROM reservations WHERE project_id = $1 ORDER BY id`, [
+          tenant.projectId,
+        ]);
+      // the decisions of the batch test above, item by item
+      const held = { reservation: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown };
+      const a = await lone('tollgate_reserve_lone', await item('a', '0.5'));
+      expect(a).toEqual(held);
+      expect(await lone('tollgate_reserve_lone', await item('b', '0.5'))).toEqual({
+        refused: [{ budget: daily, spent: '0.000000000000', reserved: '0.600000000000' }],
+      });
+      expect(
+        await lone('tollgate_reserve_lone', {
+          ...(await item('stale', '0.1')),
+          signature: 'cached before a change',
+        }),
+      ).toEqual({ stale: true });
+      expect(await lone('tollgate_reserve_lone', await item('c', '0.4'))).toEqual(held);
+      expect(await lone('tollgate_reserve_lone', await item('d', '0.01'))).toEqual({
+        refused: [{ budget: daily, spent: '0.000000000000', reserved: '1.000000000000' }],
+      });
+      const other = await t.tenant();
+      expect(
+        await lone('tollgate_reserve_lone', {
+          project: other.projectId,
+          key: other.keyId,
+          request: 'free',
+          amount: '0.1',
+          ttlMs: 60_000,
+          signature: '',
+          budgets: [],
+          starts: [],
+          limits: [],
+          usage: abandonedRow(other, 'free'),
+        }),
+      ).toEqual({ reservation: null });
+      // the reservation as the general path writes it
+      const [written] = (await t.db.query(
+        `SELECT amount::text AS amount, holds, usage FROM reservations WHERE id = $1`,
+        [(a as { reservation: string }).reservation],
+      )) as { amount: string; holds: unknown; usage: unknown }[];
+      const [general] = (await t.db.query(
+        `SELECT amount::text AS amount, holds, usage FROM reservations WHERE id = $1`,
+        [first.id],
+      )) as { amount: string; holds: { amount: string }[]; usage: unknown }[];
+      expect(written).toEqual({
+        amount: '0.500000000000',
+        holds: general!.holds.map((h) => ({ ...h, amount: '0.5' })),
+        usage: abandonedRow(tenant, 'a'),
+      });
+      // a window with no counter yet (the first call of a period): declined, nothing made or locked
+      const before = [await counters(), await reservations()];
+      const nextDay = {
+        ...(await item('e', '0.1')),
+        starts: [
+          new Date(Date.now() + 86_400_000).toISOString(),
+          first.budgets[1]!.periodStart.toISOString(),
+        ],
+      };
+      expect(await lone('tollgate_reserve_lone', nextDay)).toBeNull();
+      expect([await counters(), await reservations()]).toEqual(before);
+      // a settle: the counters after it, as the batch answers
+      const row = usageRow(tenant, 'a', parseUsd('0.25'), { prompt: 10, completion: 1 });
+      const settle = { reservation: (a as { reservation: string }).reservation, usage: row };
+      expect(await lone('tollgate_settle_lone', settle)).toEqual({
+        usage: { id: row.id, created_at: expect.any(String) },
+        counters: [
+          { budget: daily, spent: '0.250000000000', reserved: '0.500000000000', requests: 1 },
+          { budget: monthly, spent: '0.250000000000', reserved: '0.500000000000', requests: 1 },
+        ]
+          .sort((x, y) => x.budget.localeCompare(y.budget))
+          .map((c) => ({ ...c, start: expect.any(String), prompt: 10, completion: 1 })),
+      });
+      // declined: settled already, no reservation, a retry that supersedes, an idempotency record to
+      // complete; the general path answers them
+      const declined = [
+        settle,
+        { reservation: null, usage: usageRow(tenant, 'f', 0n) },
+        { reservation: first.id, usage: usageRow(tenant, 'first', 0n), supersede: true },
+        {
+          reservation: first.id,
+          usage: usageRow(tenant, 'first', 0n),
+          done: { project: tenant.projectId, request: 'first', response: {} },
+        },
+      ];
+      const still = [await counters(), await reservations()];
+      for (const d of declined) expect(await lone('tollgate_settle_lone', d)).toBeNull();
+      expect([await counters(), await reservations()]).toEqual(still);
+      const [again] = (await t.db.query(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
+        JSON.stringify([{ op: 'settle', ...settle }]),
+      ])) as { results: unknown[] }[];
+      expect(again!.results).toEqual([
+        { already: true, usage: { id: row.id, created_at: expect.any(String) } },
+      ]);
+      expect(await t.books(tenant.projectId, daily)).toMatchObject({
+        spent: '0.250000000000',
+        reserved: '0.500000000000',
+        usageCost: '0.250000000000',
+        usageRows: 1,
+        activeReservations: 2,
+      });
+      expect(await rollupDrift(t.db, [tenant.projectId])).toEqual([]);
+    });
   });
 
   it('settles a call whose budget was deleted while it was in flight, charging the budgets that remain', async () => {

@@ -9,6 +9,9 @@
 -- Then the settles of the common case (an ACTIVE reservation, nothing superseded, no idempotency
 -- record) go first, all together and set-based (tollgate_settle_many); the other settles and
 -- releases one by one; then the reserves, in item order, together (tollgate_reserve_many).
+-- A batch of one reserve or one common settle (a call at low load, where these general steps would
+-- cost more than the item's own work) takes a short path: tollgate_reserve_lone or
+-- tollgate_settle_lone, which answer NULL, having done nothing, for an item they do not take.
 -- p_items: [{op: 'settle' | 'release' | 'reserve', ...the function's argument}].
 -- Returns the items' results, in item order.
 CREATE OR REPLACE FUNCTION tollgate_ledger_batch(p_items jsonb)
@@ -35,7 +38,17 @@ DECLARE
   v_places integer[] := '{}';
   v_placed jsonb := '[]'::jsonb;
   v_together boolean;
+  v_lone jsonb;
 BEGIN
+  IF jsonb_array_length(p_items) = 1 THEN
+    v_lone := CASE p_items->0->>'op'
+                WHEN 'reserve' THEN tollgate_reserve_lone(p_items->0)
+                WHEN 'settle' THEN tollgate_settle_lone(p_items->0)
+              END;
+    IF v_lone IS NOT NULL THEN
+      RETURN jsonb_build_array(v_lone);
+    END IF;
+  END IF;
   -- A lone settle that supersedes (run alone: see Ledger.alone) locks rows no item names, so it
   -- takes nothing up front and goes through tollgate_settle, which locks in the same order.
   v_together := jsonb_array_length(p_items) > 1 OR NOT coalesce((p_items->0->>'supersede')::boolean, false);
