@@ -874,7 +874,9 @@ describe('the ledger (in process, migrated database)', () => {
     onPostgres(
       'a batch stuck in the database is given up after its timeout, and the next one goes',
       async () => {
-        const quick = await InProcess.start({ ledgerTimeoutMs: 300, chargeAbandoned: false });
+        // (a second: the next call opens a new connection, whose first batch compiles and plans the
+        // ledger's functions, and the whole suite may be running beside it)
+        const quick = await InProcess.start({ ledgerTimeoutMs: 1_000, chargeAbandoned: false });
         try {
           const tenant = await quick.tenant({ period: 'MONTHLY', limitUsd: '1' });
           const [budget] = tenant.budgetIds as [string];
