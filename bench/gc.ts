@@ -1,7 +1,9 @@
 /**
  * Tollgate's garbage collections during a scenario, from its own /metrics (prom-client's
  * `nodejs_gc_duration_seconds` histogram, by kind). A collection stops the event loop, so at a
- * steady rate its pauses are what the slowest answers wait for.
+ * steady rate its pauses are what the slowest answers wait for. Beside them, its ledger batches
+ * (`tollgate_ledger_batch_seconds` and `_items`): one runs at a time, so how many items each
+ * carries and how long each takes bound what the group commit can do.
  */
 
 export interface GcCounts {
@@ -9,6 +11,7 @@ export interface GcCounts {
   byKind: Record<string, { count: number; seconds: number }>;
   /** Collections that paused over 10 ms (the histogram's 0.01 bucket). */
   over10ms: number;
+  ledger: { batches: number; items: number; seconds: number };
 }
 
 export interface GcDelta {
@@ -17,6 +20,10 @@ export interface GcDelta {
   major: number;
   majorMs: number;
   over10ms: number;
+  /** Ledger batches, their average items and milliseconds (from sending to the answer). */
+  batches: number;
+  itemsPerBatch: number;
+  msPerBatch: number;
 }
 
 export async function gcCounts(origin: string): Promise<GcCounts | undefined> {
@@ -40,7 +47,13 @@ export async function gcCounts(origin: string): Promise<GcCounts | undefined> {
     }
     for (const [, labels, count] of text.matchAll(/^nodejs_gc_duration_seconds_bucket\{([^}]*)\}\s+(\d+)/gm))
       if (labels?.includes('le="0.01"')) upTo10ms += Number(count);
-    return { byKind, over10ms: total - upTo10ms };
+    const metric = (name: string) => Number(new RegExp(`^${name}\\s+([\\d.e+-]+)`, 'm').exec(text)?.[1] ?? 0);
+    const ledger = {
+      batches: metric('tollgate_ledger_batch_seconds_count'),
+      items: metric('tollgate_ledger_batch_items_sum'),
+      seconds: metric('tollgate_ledger_batch_seconds_sum'),
+    };
+    return { byKind, over10ms: total - upTo10ms, ledger };
   } catch {
     return undefined;
   }
@@ -53,6 +66,7 @@ export function gcDelta(before: GcCounts | undefined, after: GcCounts | undefine
     const b = before.byKind[kind] ?? { count: 0, seconds: 0 };
     return { count: a.count - b.count, ms: (a.seconds - b.seconds) * 1000 };
   };
+  const batches = after.ledger.batches - before.ledger.batches;
   const minor = of('minor');
   const major = of('major');
   return {
@@ -61,5 +75,8 @@ export function gcDelta(before: GcCounts | undefined, after: GcCounts | undefine
     major: major.count,
     majorMs: major.ms,
     over10ms: after.over10ms - before.over10ms,
+    batches,
+    itemsPerBatch: batches > 0 ? (after.ledger.items - before.ledger.items) / batches : 0,
+    msPerBatch: batches > 0 ? ((after.ledger.seconds - before.ledger.seconds) * 1000) / batches : 0,
   };
 }

@@ -278,9 +278,12 @@ export function formatGc(rows: ScenarioRow[]): string[] {
     .map(
       (r) =>
         `  ${r.name}: ${r.gc!.minor} minor (${fixed(r.gc!.minorMs)} ms), ${r.gc!.major} major ` +
-        `(${fixed(r.gc!.majorMs)} ms), ${r.gc!.over10ms} paused over 10 ms`,
+        `(${fixed(r.gc!.majorMs)} ms), ${r.gc!.over10ms} paused over 10 ms; ` +
+        `${r.gc!.batches} ledger batches of ${fixed(r.gc!.itemsPerBatch)} items, ${fixed(r.gc!.msPerBatch, 2)} ms each`,
     );
-  return lines.length ? ['Tollgate garbage collections (its /metrics, per scenario):', ...lines] : [];
+  return lines.length
+    ? ['Tollgate garbage collections and ledger batches (its /metrics, per scenario):', ...lines]
+    : [];
 }
 
 export function writeJson(file: string, report: Report): void {
