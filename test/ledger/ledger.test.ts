@@ -124,16 +124,7 @@ describe('the ledger (in process, migrated database)', () => {
       const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' }, { period: 'MONTHLY', limitUsd: '2' });
       const first = await hold(tenant, 'first', '0.1'); // made alone, by tollgate_reserve
       const other = await t.tenant();
-      const free = {
-        op: 'reserve' as const,
-        project: other.projectId,
-        key: other.keyId,
-        request: 'free',
-        amount: '0.1',
-        ttlMs: 60_000,
-        signature: '',
-        usage: abandonedRow(other, 'free'),
-      };
+      const free = { op: 'reserve' as const, ...unbudgetedItem(other) };
       const item = async (id: string, usd: string) => ({
         op: 'reserve' as const,
         ...(await reserveItem(t, tenant, first, id, usd)),
@@ -315,16 +306,10 @@ describe('the ledger (in process, migrated database)', () => {
       const other = await t.tenant();
       expect(
         await lone('tollgate_reserve_lone', {
-          project: other.projectId,
-          key: other.keyId,
-          request: 'free',
-          amount: '0.1',
-          ttlMs: 60_000,
-          signature: '',
+          ...unbudgetedItem(other),
           budgets: [],
           starts: [],
           limits: [],
-          usage: abandonedRow(other, 'free'),
         }),
       ).toEqual({ reservation: null });
       // the reservation as the general path writes it
@@ -964,6 +949,19 @@ async function reserveItem(
     starts: first.budgets.map((b) => b.periodStart.toISOString()),
     limits: rows.map((r) => r.lim),
     usage: abandonedRow(tenant, requestId),
+  };
+}
+
+/** A reserve for a project with no budget (nothing to hold), its lists of budgets left out. */
+function unbudgetedItem(tenant: { projectId: string; keyId: string }) {
+  return {
+    project: tenant.projectId,
+    key: tenant.keyId,
+    request: 'free',
+    amount: '0.1',
+    ttlMs: 60_000,
+    signature: '',
+    usage: abandonedRow(tenant, 'free'),
   };
 }
 
