@@ -755,6 +755,89 @@ describe('the ledger (in process, migrated database)', () => {
     });
   });
 
+  describe('budgets changed while a reserve waits for its counters', () => {
+    /** Sends `items` as one batch; resolves, with its answer to come, once the batch waits for a lock. */
+    const waitingBatch = async (items: object[]) => {
+      // (on the ledger's own pool, as the ledger sends it)
+      const answer = t.pool
+        .query<{ results: unknown[] }>(`SELECT tollgate_ledger_batch($1::jsonb) AS results`, [
+          JSON.stringify(items),
+        ])
+        .then(
+          ({ rows }) => rows[0]!.results,
+          (e: Error) => e.message,
+        );
+      await eventually(
+        async () =>
+          (
+            (await t.db.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE query LIKE '%tollgate_ledger_batch%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+            )) as { n: number }[]
+          )[0]!.n,
+        (n) => n === 1,
+      );
+      return { answer };
+    };
+
+    onPostgres(
+      'a lone reserve reads the budgets only once it holds the counters: a limit lowered meanwhile makes it stale',
+      async () => {
+        const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' });
+        const [budget] = tenant.budgetIds as [string];
+        const first = await hold(tenant, 'first', '0.1');
+        const blocker = t.db.createQueryRunner();
+        await blocker.connect();
+        try {
+          await blocker.startTransaction();
+          await blocker.query('SELECT 1 FROM budget_counters WHERE budget_id = $1 FOR UPDATE', [budget]);
+          // a batch of one: the short path, waiting for the counter
+          const { answer } = await waitingBatch([
+            { op: 'reserve', ...(await reserveItem(t, tenant, first, 'late', '0.8')) },
+          ]);
+          await t.db.query(`UPDATE budgets SET limit_usd = 0.5 WHERE id = $1`, [budget]);
+          await blocker.commitTransaction();
+          // held against the old limit, 0.1 + 0.8 would pass the new one; stale, the caller reloads
+          expect(await answer).toEqual([{ stale: true }]);
+        } finally {
+          if (blocker.isTransactionActive) await blocker.rollbackTransaction();
+          await blocker.release();
+        }
+        expect(await t.books(tenant.projectId, budget)).toMatchObject({
+          reserved: '0.100000000000',
+          activeReservations: 1,
+        });
+      },
+    );
+
+    onPostgres('a batch whose reserve meets a budget being deleted answers stale, not an error', async () => {
+      const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' }, { period: 'MONTHLY', limitUsd: '1' });
+      const [daily] = tenant.budgetIds as [string, string];
+      const first = await hold(tenant, 'first', '0.1');
+      await t.reservations.releaseHold(first, null);
+      const other = await t.tenant();
+      const deleting = t.db.createQueryRunner();
+      await deleting.connect();
+      try {
+        await deleting.startTransaction();
+        await deleting.query('DELETE FROM budgets WHERE id = $1', [daily]); // its counters go with it
+        // two items: the general path, which makes a reserve's missing counters
+        const { answer } = await waitingBatch([
+          { op: 'reserve', ...(await reserveItem(t, tenant, first, 'during', '0.1')) },
+          { op: 'reserve', ...unbudgetedItem(other) },
+        ]);
+        await deleting.commitTransaction();
+        expect(await answer).toEqual([{ stale: true }, { reservation: null }]);
+      } finally {
+        if (deleting.isTransactionActive) await deleting.rollbackTransaction();
+        await deleting.release();
+      }
+      expect(
+        await t.db.query(`SELECT count(*)::int AS n FROM budget_counters WHERE budget_id = $1`, [daily]),
+      ).toEqual([{ n: 0 }]);
+    });
+  });
+
   describe('group commit', () => {
     /**
      * Sends `first` while another connection holds the counter row of `budgetId`, so its batch waits

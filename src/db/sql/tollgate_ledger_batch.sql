@@ -11,7 +11,9 @@
 -- releases one by one; then the reserves, in item order, together (tollgate_reserve_many).
 -- A batch of one reserve or one common settle (a call at low load, where these general steps would
 -- cost more than the item's own work) takes a short path: tollgate_reserve_lone or
--- tollgate_settle_lone, which answer NULL, having done nothing, for an item they do not take.
+-- tollgate_settle_lone, which answer NULL, having changed nothing, for an item they do not take
+-- (having locked nothing either, or only the settle's own reservation, which is the general path's
+-- first lock).
 -- p_items: [{op: 'settle' | 'release' | 'reserve', ...the function's argument}].
 -- Returns the items' results, in item order.
 CREATE OR REPLACE FUNCTION tollgate_ledger_batch(p_items jsonb)
@@ -77,8 +79,10 @@ BEGIN
         FROM jsonb_array_elements(v_holds) AS h GROUP BY 1, 2 ORDER BY 1, 2
     LOOP
       IF v_counter.make THEN
+        -- (the budget locked against deletion first: a counter that a budget's deletion is taking
+        -- with it would otherwise be made again once the deletion commits, and fail its key)
         INSERT INTO budget_counters (budget_id, period_start)
-          SELECT v_counter.b, v_counter.s WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.id = v_counter.b)
+          SELECT v_counter.b, v_counter.s WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.id = v_counter.b FOR KEY SHARE)
           ON CONFLICT DO NOTHING;
       END IF;
       PERFORM 1 FROM budget_counters c WHERE c.budget_id = v_counter.b AND c.period_start = v_counter.s FOR UPDATE;

@@ -1,7 +1,9 @@
 -- A lone settle's short path (tollgate_ledger_batch takes it for a batch of one settle: a call at
 -- low load): what tollgate_settle_many does for one item, in two statements. Only for the common
 -- case: an ACTIVE reservation, nothing superseded, no idempotency record to complete; for any
--- other it answers NULL, having changed and locked nothing, and the general path takes the item.
+-- other it answers NULL, having changed nothing, and the general path takes the item. (A
+-- reservation another transaction held and closed meanwhile stays locked by the UPDATE that waited
+-- for it and then matched nothing: the general path's first lock is that same reservation.)
 -- p: a settle item (see tollgate_settle). Returns what tollgate_settle returns.
 CREATE OR REPLACE FUNCTION tollgate_settle_lone(p jsonb)
 RETURNS jsonb
