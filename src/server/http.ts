@@ -254,26 +254,10 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   await apollo.start();
 
   app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    try {
-      if (!deps.isReady()) throw new Error('shutting down');
-      await db.query('SELECT 1');
-      res.json({ status: 'ready' });
-    } catch {
-      res.status(503).json({ status: 'unavailable' });
-    }
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('content-type', registry.contentType);
-    res.send(await registry.metrics());
-  });
-  app.use(consoleRouter());
+  // The doors first: express tries each mounted layer in turn, so every call would otherwise pay
+  // for matching the pages and probes before them. (The explorer answers a browser's GET /graphql,
+  // so it stays before Apollo; for anything but a GET it is one comparison.)
   app.use(explorerPages({ enabled: config.explorer }));
-  app.use('/v1', deps.messages);
-  app.use('/v1', deps.openAi);
   // Every request to /graphql gets an id, answered in x-request-id; what is logged about it carries
   // that id, and the client's trace id when it sent a W3C traceparent.
   const requestLogOf = new WeakMap<http.IncomingMessage, Logger>();
@@ -334,6 +318,25 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       },
     }),
   );
+  app.use('/v1', deps.messages);
+  app.use('/v1', deps.openAi);
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      if (!deps.isReady()) throw new Error('shutting down');
+      await db.query('SELECT 1');
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', registry.contentType);
+    res.send(await registry.metrics());
+  });
+  app.use(consoleRouter());
   // Body-parser and other middleware errors: a typed GraphQL-shaped error, never a stack.
   app.use(
     (error: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
