@@ -35,8 +35,11 @@ describe.each(buses)('live events across instances (%s)', (_name, busEnv: Record
       const first = await two.complete(client, input);
       expect(first.errors).toBeUndefined();
       const cost = Number(first.data!.createChatCompletion.cost);
+      // The day of a zone where it is now about noon: spend at this rate projects to about twice
+      // itself, so 1/4 of the limit projects under it and 3/4 over it, whatever the hour in UTC.
       const budget = await one.createBudget(admin, {
         period: 'DAILY',
+        timeZone: zoneAtNoon(new Date()),
         limitUsd: (cost * 4).toFixed(12),
         thresholds: [0.5],
       });
@@ -95,3 +98,9 @@ describe.each(buses)('live events across instances (%s)', (_name, busEnv: Record
     });
   });
 });
+
+/** A fixed-offset zone whose local time is now between 12:00 and 13:00 ('Etc/GMT-5' is UTC+5). */
+function zoneAtNoon(now: Date): string {
+  const offset = 12 - now.getUTCHours(); // -11 to +12
+  return offset === 0 ? 'Etc/UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
+}
