@@ -19,6 +19,7 @@ export const SQL_FUNCTIONS = [
   'tollgate_apply_deltas',
   'tollgate_hold_deltas',
   'tollgate_supersede',
+  'tollgate_budget_signature',
   'tollgate_reserve',
   'tollgate_reserve_many',
   'tollgate_settle',

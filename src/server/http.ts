@@ -318,16 +318,10 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       },
     }),
   );
-  // /v1: the Messages door's paths to its router (which passes on what it does not answer), the
-  // rest straight to OpenAI's, so an OpenAI call does not match the Messages router's layers first.
-  app.use('/v1', (req, res, next) => {
-    if (req.path !== '/messages' && !req.path.startsWith('/messages/')) deps.openAi(req, res, next);
-    // ('router' is a router's way of passing on: the next layer here, OpenAI's)
-    else
-      deps.messages(req, res, (error?: unknown) =>
-        error && error !== 'router' ? next(error) : deps.openAi(req, res, next),
-      );
-  });
+  // The Messages door's paths first (what it does not answer goes on to OpenAI's door): an OpenAI
+  // call meets one path check, not the Messages router's layers.
+  app.use('/v1/messages', deps.messages);
+  app.use('/v1', deps.openAi);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -265,6 +265,7 @@ describe('the ledger (in process, migrated database)', () => {
       }
       expect(await rollupDrift(t.db, [tenant.projectId])).toEqual([]);
     });
+
     it('a lone reserve or settle takes the short path, which answers as the general one and declines the rest untouched', async () => {
       const tenant = await t.tenant({ period: 'DAILY', limitUsd: '1' }, { period: 'MONTHLY', limitUsd: '2' });
       const [daily, monthly] = tenant.budgetIds as [string, string];

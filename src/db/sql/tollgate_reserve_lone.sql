@@ -38,10 +38,7 @@ BEGIN
   -- for them, as in tollgate_reserve_many): what applies to the project and key, which a change
   -- committed during the wait makes stale, and the counters the amount does not fit (one whose
   -- budget was deleted meanwhile holds nothing).
-  SELECT coalesce((SELECT string_agg(b.id::text || ':' || b.limit_usd::text || ':' || b.period || ':' || b.time_zone, ',' ORDER BY b.id)
-                     FROM budgets b
-                    WHERE b.project_id = (p->>'project')::uuid
-                      AND (b.api_key_id IS NULL OR b.api_key_id = (p->>'key')::uuid)), ''),
+  SELECT tollgate_budget_signature((p->>'project')::uuid, (p->>'key')::uuid),
          (SELECT coalesce(jsonb_agg(jsonb_build_object('budget', c.budget_id, 'spent', c.spent::text, 'reserved', c.reserved::text)
                                     ORDER BY c.budget_id, c.period_start)
                             FILTER (WHERE c.spent + c.reserved + v_amount > w.lim), '[]'::jsonb)

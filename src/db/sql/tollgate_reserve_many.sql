@@ -35,11 +35,9 @@ DECLARE
   v_refused jsonb;
   v_id uuid;
 BEGIN
-  -- What applies to each (project, key) the items name, as tollgate_reserve computes it.
+  -- What applies to each (project, key) the items name.
   SELECT coalesce(jsonb_object_agg(w.pk, w.signature), '{}'::jsonb) INTO v_signatures
-    FROM (SELECT p.pk, coalesce((SELECT string_agg(b.id::text || ':' || b.limit_usd::text || ':' || b.period || ':' || b.time_zone, ',' ORDER BY b.id)
-                                   FROM budgets b
-                                  WHERE b.project_id = p.project AND (b.api_key_id IS NULL OR b.api_key_id = p.key)), '') AS signature
+    FROM (SELECT p.pk, tollgate_budget_signature(p.project, p.key) AS signature
             FROM (SELECT DISTINCT (x->>'project') || '/' || coalesce(x->>'key', '') AS pk, (x->>'project')::uuid AS project,
                          (x->>'key')::uuid AS key
                     FROM jsonb_array_elements(p_items) AS x) AS p) AS w;

@@ -1,5 +1,5 @@
 -- A lone settle's short path (tollgate_ledger_batch takes it for a batch of one settle: a call at
--- low load): what tollgate_settle_many does for one item, in two statements. Only for the common
+-- low load): what tollgate_settle_many does for one item, in three statements. Only for the common
 -- case: an ACTIVE reservation, nothing superseded, no idempotency record to complete; for any
 -- other it answers NULL, having changed nothing, and the general path takes the item. (A
 -- reservation another transaction held and closed meanwhile stays locked by the UPDATE that waited
@@ -19,22 +19,18 @@ BEGIN
   IF p->>'reservation' IS NULL OR coalesce((p->>'supersede')::boolean, false) OR jsonb_typeof(p->'done') = 'object' THEN
     RETURN NULL;
   END IF;
-  -- The reservation closed (locked first, as in every ledger function), then its counters locked
-  -- in (budget, start) order: the subquery reads the closed row, so it runs after the UPDATE.
-  WITH closed AS (
-    UPDATE reservations r SET status = 'SETTLED', closed_at = now()
-     WHERE r.id = (p->>'reservation')::uuid AND r.status = 'ACTIVE'
-    RETURNING r.holds, r.amount
-  )
-  SELECT closed.holds, closed.amount INTO v_holds, v_amount
-    FROM closed
-   WHERE (SELECT count(*) FROM (SELECT 1 FROM budget_counters c, jsonb_array_elements(closed.holds) AS h
-                                 WHERE c.budget_id = (h->>'budgetId')::uuid AND c.period_start = (h->>'periodStart')::timestamptz
-                                 ORDER BY c.budget_id, c.period_start
-                                   FOR UPDATE OF c) AS locked) >= 0;
+  -- The reservation closed (locked first, as in every ledger function), then its counters locked in
+  -- (budget, start) order.
+  UPDATE reservations r SET status = 'SETTLED', closed_at = now()
+   WHERE r.id = (p->>'reservation')::uuid AND r.status = 'ACTIVE'
+  RETURNING r.holds, r.amount INTO v_holds, v_amount;
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
+  PERFORM 1 FROM budget_counters c, jsonb_array_elements(v_holds) AS h
+    WHERE c.budget_id = (h->>'budgetId')::uuid AND c.period_start = (h->>'periodStart')::timestamptz
+    ORDER BY c.budget_id, c.period_start
+      FOR UPDATE OF c;
   -- (An ACTIVE reservation has no usage record yet: the settle that writes one closes it.)
   WITH written AS (
     INSERT INTO usage_records

@@ -83,7 +83,7 @@ export function counterOfJson(budget: ApplicableBudget, json: CounterJson): Budg
   };
 }
 
-/** What the caller believes applies, in the reserve function's terms ("id:limit:period:zone", id order). */
+/** What the caller believes applies, as tollgate_budget_signature writes it ("id:limit:period:zone", id order). */
 export function budgetSignature(rows: BudgetRow[]): string {
   return rows.map((r) => `${r.id}:${r.limit_usd}:${r.period}:${r.time_zone}`).join(',');
 }

@@ -45,11 +45,12 @@ const isObject = (value: unknown): value is Json =>
  */
 export function messagesRouter(deps: MessagesDeps): Router {
   const router = Router();
-  const routes = ['/messages', '/messages/count_tokens'];
+  // (mounted at /v1/messages)
+  const routes = ['/', '/count_tokens'];
   router.use(routes, requestIds(deps.log, 'request-id'), express.json({ limit: deps.maxBodyBytes }));
 
   router.post(
-    '/messages',
+    '/',
     callRoute(
       deps,
       'chat',
@@ -70,7 +71,7 @@ export function messagesRouter(deps: MessagesDeps): Router {
 
   // Anthropic's token counter, answered from Tollgate's estimate with the routed model's margin:
   // what the call would reserve for its prompt.
-  router.post('/messages/count_tokens', async (req: Request, res: Response) => {
+  router.post('/count_tokens', async (req: Request, res: Response) => {
     try {
       const who = await authenticate(deps, req);
       const body = isObject(req.body) ? { max_tokens: 1, ...req.body } : req.body;
