@@ -769,13 +769,7 @@ describe('the ledger (in process, migrated database)', () => {
           (e: Error) => e.message,
         );
       await eventually(
-        async () =>
-          (
-            (await t.db.query(
-              `SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE query LIKE '%tollgate_ledger_batch%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
-            )) as { n: number }[]
-          )[0]!.n,
+        () => ledgerBatches(t.db, `wait_event_type = 'Lock'`),
         (n) => n === 1,
       );
       return { answer };
@@ -977,13 +971,7 @@ describe('the ledger (in process, migrated database)', () => {
           }
           expect((await reserve('next')).id).toEqual(expect.any(String));
           await eventually(
-            async () =>
-              (
-                (await quick.db.query(
-                  `SELECT count(*)::int AS n FROM pg_stat_activity
-                  WHERE query LIKE '%tollgate_ledger_batch%' AND state = 'active' AND pid <> pg_backend_pid()`,
-                )) as { n: number }[]
-              )[0]!.n,
+            () => ledgerBatches(quick.db, `state = 'active'`),
             (n) => n === 0,
           );
           // The stuck statement still committed once the lock came free (its client had given up): a
@@ -1034,6 +1022,15 @@ async function reserveItem(
     limits: rows.map((r) => r.lim),
     usage: abandonedRow(tenant, requestId),
   };
+}
+
+/** Other backends running a ledger batch that match `where` (waiting on a lock, still active). */
+async function ledgerBatches(db: InProcess['db'], where: string): Promise<number> {
+  const [row] = (await db.query(
+    `SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE query LIKE '%tollgate_ledger_batch%' AND pid <> pg_backend_pid() AND ${where}`,
+  )) as { n: number }[];
+  return row!.n;
 }
 
 /** A reserve for a project with no budget (nothing to hold), its lists of budgets left out. */
