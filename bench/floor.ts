@@ -23,7 +23,15 @@ export interface FloorServer {
   stop(): Promise<void>;
 }
 
-function serve(upstreamOrigin: string, databaseUrl: string): void {
+/** A floor call's trips: a committing write, the upstream call, a second committing write. */
+export interface FloorTrips {
+  /** Resolves once the floor's table exists. */
+  ready: Promise<unknown>;
+  /** Makes the trips for one call with this upstream request body; the upstream's status and text. */
+  call(body: string | Buffer): Promise<{ status: number; text: string }>;
+}
+
+export function floorTrips(upstreamOrigin: string, databaseUrl: string): FloorTrips {
   // Tollgate's pool size, so the c=50 rows queue on connections the same way.
   const pool = new Pool({ connectionString: databaseUrl, max: 10 });
   const agent = new Agent({ keepAliveTimeout: 60_000, connections: 256 });
@@ -31,23 +39,44 @@ function serve(upstreamOrigin: string, databaseUrl: string): void {
   // A one-row insert: its commit writes and flushes WAL, as the reserve's and the settle's do.
   const ready = pool.query('CREATE TABLE IF NOT EXISTS floor_writes (id bigserial PRIMARY KEY)');
   const commit = () => pool.query('INSERT INTO floor_writes DEFAULT VALUES');
+  return {
+    ready,
+    async call(body) {
+      await commit();
+      const answer = await request(`${upstreamOrigin}/v1/chat/completions`, {
+        method: 'POST',
+        headers,
+        body,
+        dispatcher: agent,
+      });
+      const text = await answer.body.text();
+      await commit();
+      return { status: answer.statusCode, text };
+    },
+  };
+}
+
+/** Listens on a free port of 127.0.0.1 once the trips are ready, and tells the parent which. */
+export function listenForParent(server: http.Server, trips: FloorTrips): void {
+  server.keepAliveTimeout = 120_000;
+  void trips.ready.then(() =>
+    server.listen(0, '127.0.0.1', () => {
+      process.send?.({ port: (server.address() as AddressInfo).port });
+    }),
+  );
+  process.on('disconnect', () => process.exit(0));
+}
+
+function serve(upstreamOrigin: string, databaseUrl: string): void {
+  const trips = floorTrips(upstreamOrigin, databaseUrl);
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       void (async () => {
         try {
-          const body = Buffer.concat(chunks);
-          await commit();
-          const answer = await request(`${upstreamOrigin}/v1/chat/completions`, {
-            method: 'POST',
-            headers,
-            body,
-            dispatcher: agent,
-          });
-          const text = await answer.body.text();
-          await commit();
-          res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
+          const { status, text } = await trips.call(Buffer.concat(chunks));
+          res.writeHead(status, { 'content-type': 'application/json' });
           res.end(text);
         } catch (error) {
           res.writeHead(502, { 'content-type': 'text/plain' });
@@ -56,22 +85,23 @@ function serve(upstreamOrigin: string, databaseUrl: string): void {
       })();
     });
   });
-  server.keepAliveTimeout = 120_000;
-  void ready.then(() =>
-    server.listen(0, '127.0.0.1', () => {
-      process.send?.({ port: (server.address() as AddressInfo).port });
-    }),
-  );
-  process.on('disconnect', () => process.exit(0));
+  listenForParent(server, trips);
 }
 
 /** Forks this file as the floor server and resolves once it listens. */
-export async function startFloor(
+export function startFloor(
   upstreamOrigin: string,
   databaseUrl: string,
   database: string,
 ): Promise<FloorServer> {
-  const child = fork(__filename, ['--serve', upstreamOrigin, databaseUrl], {
+  return forkFloor(__filename, ['--serve', upstreamOrigin, databaseUrl], database);
+}
+
+/** Forks `file` (this one, or stack-floor.ts) as a floor server and resolves once it listens. */
+export async function forkFloor(file: string, args: string[], database: string): Promise<FloorServer> {
+  const child = fork(file, args, {
+    // Tollgate runs with NODE_ENV=production (npm start), which spares graphql-js and express some checks.
+    env: { ...process.env, NODE_ENV: 'production' },
     execArgv: ['-r', 'ts-node/register/transpile-only'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

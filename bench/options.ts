@@ -16,6 +16,8 @@ import { DEFAULT_APP_DIR } from './tollgate';
  *   --db-set NAME=VALUE     a setting of the bench database, e.g. synchronous_commit=off (repeatable)
  *   --no-budgets            diagnostics: a project without budgets (no reservations)
  *   --no-peer               skip the peer (the Portkey OSS gateway, installed on demand into a cache folder)
+ *   --no-stack-floors       skip the stack floors (stack-floor.ts: the floor's trips through express, and
+ *                           through express + Apollo + type-graphql; c=1 and c=N only)
  *   --otlp                  Tollgate exports a trace of every call (OTLP/HTTP to a sink in the bench
  *                           process): what tracing costs, against a run without it
  *   --cpu-prof              write a V8 CPU profile of Tollgate to .bench/profile/
@@ -44,6 +46,8 @@ export interface Options {
   budgets: boolean;
   /** Measure the peer gateway (peer.ts) beside Tollgate; not in soak mode. */
   peer: boolean;
+  /** Measure the stack floors (stack-floor.ts) beside the floor, at c=1 and c=N. */
+  stackFloors: boolean;
   /** Tollgate traces every call to an OTLP sink in the bench process. */
   otlp: boolean;
   /** Directory for a V8 CPU profile of Tollgate (written when it exits). */
@@ -72,6 +76,7 @@ export function parseOptions(): Options {
       only: { type: 'string' },
       'no-budgets': { type: 'boolean', default: false },
       'no-peer': { type: 'boolean', default: false },
+      'no-stack-floors': { type: 'boolean', default: false },
       otlp: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -96,6 +101,7 @@ export function parseOptions(): Options {
     dbSettings: values['db-set'] ?? [],
     budgets: !values['no-budgets'],
     peer: !values['no-peer'],
+    stackFloors: !values['no-stack-floors'],
     otlp: values.otlp,
     cpuProf: values['cpu-prof'] ? path.resolve('.bench/profile') : undefined,
     nodeArgs: values['node-arg'] ?? [],

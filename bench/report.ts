@@ -135,6 +135,10 @@ export interface Comparison {
   /** Against the peer (undefined: no peer row) and against the floor (undefined: no floor row). */
   peer: Versus | undefined;
   floor: Versus | undefined;
+  /** Against the stack floor of the same door (undefined: not measured at this load). */
+  stack: Versus | undefined;
+  /** The stack floor against the floor: what the door's frameworks alone cost. */
+  stackVsFloor: Versus | undefined;
 }
 
 export interface Versus {
@@ -158,7 +162,8 @@ const DOORS: TargetName[] = ['graphql', 'rest'];
 export function compare(rows: ScenarioRow[]): Comparison[] {
   const loads = rows.filter((r) => r.target === 'direct').map((r) => r.name.slice('direct '.length));
   const find = (target: TargetName, load: string) => rows.find((r) => r.name === `${target} ${load}`);
-  const versus = (door: ScenarioRow, other: ScenarioRow | undefined): Versus | undefined =>
+  const versus = (door: ScenarioRow | undefined, other: ScenarioRow | undefined): Versus | undefined =>
+    door &&
     other && {
       reqPerS: other.reqPerS,
       throughputRatio:
@@ -179,6 +184,8 @@ export function compare(rows: ScenarioRow[]): Comparison[] {
           addedMs: door.addedMs,
           peer: versus(door, find('portkey', load)),
           floor: versus(door, find('floor', load)),
+          stack: versus(door, find(`stack-${target}` as TargetName, load)),
+          stackVsFloor: versus(find(`stack-${target}` as TargetName, load), find('floor', load)),
         },
       ];
     }),
@@ -230,6 +237,43 @@ export function formatComparison(comparisons: Comparison[], peer: PeerStatus | u
       .join('\n'),
     "  x portkey / x floor: Tollgate's req/s divided by theirs (closed loop only: at a fixed rate all get the same);",
     "  vs portkey / vs floor: Tollgate's added latency minus theirs, ms (negative: Tollgate adds less); n/a: not measured.",
+    ...formatStacks(comparisons),
+  ];
+}
+
+/**
+ * Each door's stack floor (its frameworks making the floor's trips) between the floor and
+ * Tollgate: what the frameworks cost, and what Tollgate's own work costs on top of them.
+ */
+function formatStacks(comparisons: Comparison[]): string[] {
+  const measured = comparisons.filter((c) => c.stack && c.stackVsFloor);
+  if (measured.length === 0) return [];
+  const header = [
+    'load',
+    'door',
+    'stack req/s',
+    'stack x floor',
+    'x stack',
+    'stack add p50 vs floor',
+    'vs stack',
+  ];
+  const body = measured.map((c) => [
+    c.load,
+    c.door,
+    fixed(c.stack!.reqPerS, 0),
+    `${c.stackVsFloor!.throughputRatio?.toFixed(2) ?? '-'}x`,
+    `${c.stack!.throughputRatio?.toFixed(2) ?? '-'}x`,
+    signed(c.stackVsFloor!.addedP50DiffMs),
+    signed(c.stack!.addedP50DiffMs),
+  ]);
+  return [
+    "The stack floors (the floor's trips through the door's frameworks only: express; express + Apollo + type-graphql), same run:",
+    table(header, body, 2)
+      .split('\n')
+      .map((l) => `  ${l}`)
+      .join('\n'),
+    "  stack x floor: the stack floor's req/s over the floor's; x stack: Tollgate's over the stack floor's;",
+    "  stack add p50 vs floor: the stack floor's added p50 minus the floor's, ms; vs stack: Tollgate's minus the stack floor's.",
   ];
 }
 

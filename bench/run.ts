@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startFakeUpstream } from './fake-upstream';
 import { startFloor } from './floor';
+import { startStackFloor } from './stack-floor';
 import { checkLedger, graphqlLedger, postgresLedger, type DbStats } from './ledger';
 import { runClosedLoop } from './load';
 import { parseOptions } from './options';
@@ -127,6 +128,14 @@ async function main(): Promise<number> {
     const floor =
       floorDb.url && floorDb.name ? await startFloor(upstream.origin, floorDb.url, floorDb.name) : undefined;
     if (floor) cleanups.push(() => floor.stop());
+    const stacks: Env['stacks'] = {};
+    if (floor && o.stackFloors && o.soakMinutes === undefined) {
+      for (const door of ['graphql', 'rest'] as const) {
+        const server = await startStackFloor(door, upstream.origin, floorDb.url!, floorDb.name!);
+        cleanups.push(() => server.stop());
+        stacks[door] = server;
+      }
+    }
     let peer: PeerServer | undefined;
     if (peerInstall && !('error' in peerInstall)) {
       try {
@@ -149,14 +158,22 @@ async function main(): Promise<number> {
       upstream,
       tollgate,
       floor,
+      stacks,
       peer,
       ledger,
-      targets: targets(upstream, tollgate, floor, peer, project.clientKey),
+      targets: targets(upstream, tollgate, floor, stacks, peer, project.clientKey),
     };
 
     log(`warming up (${o.warmupS} s each: direct, floor, ${peer ? 'portkey, ' : ''}graphql, rest; c=10)`);
     await runClosedLoop(env.targets.direct, { connections: 10, durationS: o.warmupS });
     if (floor) await runClosedLoop(env.targets.floor, { connections: 10, durationS: o.warmupS });
+    for (const door of ['graphql', 'rest'] as const) {
+      if (!stacks[door]) continue;
+      const target = env.targets[`stack-${door}`];
+      const warm = await runClosedLoop(target, { connections: 10, durationS: o.warmupS });
+      if (warm.ok === 0)
+        throw new Error(`the ${door} stack floor's warm-up calls all failed: ${warm.firstError}`);
+    }
     if (peer) {
       const warm = await runClosedLoop(env.targets.portkey, { connections: 10, durationS: o.warmupS });
       if (warm.ok === 0) {
@@ -190,7 +207,7 @@ async function main(): Promise<number> {
       if (soak.firstError) log(`  first error: ${soak.firstError}`);
     }
     for (const s of o.soakMinutes === undefined
-      ? scenarios(o, floor !== undefined, peer !== undefined)
+      ? scenarios(o, floor !== undefined, peer !== undefined, stacks.graphql !== undefined)
       : []) {
       log(`${s.name} for ${o.durationS} s`);
       const { load, row } = await runScenario(env, s, o);

@@ -21,9 +21,13 @@ type Load = { kind: 'closed'; connections: number; overallRate?: number } | { ki
 /**
  * `direct`: the fake upstream alone; `floor`: the same trips as a Tollgate call, nothing else
  * (floor.ts; Postgres mode only); `portkey`: the peer gateway (peer.ts; unless `--no-peer` or
- * it is unavailable); `graphql` and `rest`: the two doors of Tollgate.
+ * it is unavailable); `stack-graphql` and `stack-rest`: the floor's trips through each door's
+ * frameworks (stack-floor.ts); `graphql` and `rest`: the two doors of Tollgate.
  */
-export type TargetName = 'direct' | 'floor' | 'portkey' | 'graphql' | 'rest';
+export type TargetName = 'direct' | 'floor' | 'stack-graphql' | 'stack-rest' | 'portkey' | 'graphql' | 'rest';
+
+const isFloor = (target: TargetName): boolean =>
+  target === 'floor' || target === 'stack-graphql' || target === 'stack-rest';
 
 export const throughTollgate = (target: TargetName): boolean => target === 'graphql' || target === 'rest';
 
@@ -34,12 +38,26 @@ interface Scenario {
   baseline?: string;
 }
 
-export function scenarios(o: Options, withFloor: boolean, withPeer: boolean): Scenario[] {
+export function scenarios(
+  o: Options,
+  withFloor: boolean,
+  withPeer: boolean,
+  withStacks: boolean,
+): Scenario[] {
   const c = o.connections;
   const group = (label: string, load: Load): Scenario[] => [
     { name: `direct ${label}`, target: 'direct', load },
     ...(withFloor
       ? [{ name: `floor ${label}`, target: 'floor' as const, load, baseline: `direct ${label}` }]
+      : []),
+    // (closed loops only: at a fixed rate the floors' p99 is the machine's noise, see BENCHMARKS.md)
+    ...(withStacks && load.kind === 'closed'
+      ? (['stack-graphql', 'stack-rest'] as const).map((target) => ({
+          name: `${target} ${label}`,
+          target,
+          load,
+          baseline: `direct ${label}`,
+        }))
       : []),
     ...(withPeer
       ? [{ name: `portkey ${label}`, target: 'portkey' as const, load, baseline: `direct ${label}` }]
@@ -69,6 +87,8 @@ export interface Env {
   upstream: FakeUpstream;
   tollgate: TollgateProcess;
   floor: FloorServer | undefined;
+  /** The stack floors, when measured. */
+  stacks: { graphql?: FloorServer; rest?: FloorServer };
   peer: PeerServer | undefined;
   ledger: LedgerView;
   targets: Record<TargetName, Target>;
@@ -83,13 +103,22 @@ export async function runScenario(
   o: Options,
 ): Promise<{ load: LoadResult; row: ScenarioRow }> {
   const isTollgate = throughTollgate(s.target);
-  const usesDb = isTollgate || s.target === 'floor';
+  const usesDb = isTollgate || isFloor(s.target);
   const rowsBefore = isTollgate ? await env.ledger.usageCount() : 0;
-  const database = s.target === 'floor' ? env.floor!.database : undefined;
+  // (the stack floors write to the floor's database)
+  const database = isFloor(s.target) ? env.floor!.database : undefined;
   const dbPids = usesDb ? await env.ledger.backendPids(database) : [];
   // The process whose CPU and RSS fill the TG columns: Tollgate, or the floor or peer server.
   const gateway =
-    s.target === 'floor' ? env.floor!.pid : s.target === 'portkey' ? env.peer!.pid : env.tollgate.pid;
+    s.target === 'floor'
+      ? env.floor!.pid
+      : s.target === 'stack-graphql'
+        ? env.stacks.graphql!.pid
+        : s.target === 'stack-rest'
+          ? env.stacks.rest!.pid
+          : s.target === 'portkey'
+            ? env.peer!.pid
+            : env.tollgate.pid;
   const gcBefore = isTollgate ? await gcCounts(env.tollgate.origin) : undefined;
   const watches = {
     tollgate: new ProcWatch([gateway]),
@@ -158,10 +187,25 @@ export function targets(
   upstream: FakeUpstream,
   tollgate: TollgateProcess,
   floor: FloorServer | undefined,
+  stacks: Env['stacks'],
   peer: PeerServer | undefined,
   clientKey: string,
 ): Env['targets'] {
   return {
+    'stack-graphql': {
+      origin: stacks.graphql?.origin ?? 'http://127.0.0.1:1',
+      path: '/graphql',
+      headers: {},
+      body: COMPLETION_BODY,
+      failed: (body) => body.includes('"errors"'),
+    },
+    'stack-rest': {
+      origin: stacks.rest?.origin ?? 'http://127.0.0.1:1',
+      path: '/v1/chat/completions',
+      headers: {},
+      body: REST_COMPLETION_BODY,
+      failed: (body) => !body.includes('"choices"'),
+    },
     floor: {
       origin: floor?.origin ?? 'http://127.0.0.1:1',
       path: '/v1/chat/completions',
