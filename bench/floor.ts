@@ -23,6 +23,11 @@ export interface FloorServer {
   stop(): Promise<void>;
 }
 
+/** The stack floors (stack-floor.ts): the floor's trips through each door's frameworks. */
+export type StackDoor = 'rest' | 'graphql' | 'apollo';
+
+export const STACK_DOORS: readonly StackDoor[] = ['graphql', 'apollo', 'rest'];
+
 /** A floor call's trips: a committing write, the upstream call, a second committing write. */
 export interface FloorTrips {
   /** Resolves once the floor's table exists. */

@@ -4,7 +4,7 @@ import type { GcDelta } from './gc';
 import type { DbStats, LedgerCheck } from './ledger';
 import type { LatencyStats } from './load';
 import type { PeerStatus } from './peer';
-import type { TargetName } from './scenarios';
+import type { StackTarget, TargetName } from './scenarios';
 import type { SoakReport } from './soak';
 import type { Shutdown } from './tollgate';
 
@@ -135,10 +135,17 @@ export interface Comparison {
   /** Against the peer (undefined: no peer row) and against the floor (undefined: no floor row). */
   peer: Versus | undefined;
   floor: Versus | undefined;
-  /** Against the stack floor of the same door (undefined: not measured at this load). */
-  stack: Versus | undefined;
-  /** The stack floor against the floor: what the door's frameworks alone cost. */
-  stackVsFloor: Versus | undefined;
+  /** The door's stack floors measured at this load: each against the floor, and the door against it. */
+  stacks: StackVersus[];
+}
+
+export interface StackVersus {
+  target: StackTarget;
+  reqPerS: number;
+  /** The stack floor against the floor: what the frameworks alone cost. */
+  vsFloor: Versus | undefined;
+  /** The door against the stack floor: what Tollgate's own work costs through them. */
+  door: Versus;
 }
 
 export interface Versus {
@@ -154,6 +161,12 @@ export interface Versus {
 }
 
 const DOORS: TargetName[] = ['graphql', 'rest'];
+
+/** Each door's stack floors (stack-floor.ts): the frameworks it is built on, and GraphQL's without express. */
+const STACKS_OF: Partial<Record<TargetName, StackTarget[]>> = {
+  graphql: ['stack-graphql', 'stack-apollo'],
+  rest: ['stack-rest'],
+};
 
 /**
  * For each load that has a direct baseline of its own (c=1, c=N, paced; not the burst), each
@@ -184,8 +197,19 @@ export function compare(rows: ScenarioRow[]): Comparison[] {
           addedMs: door.addedMs,
           peer: versus(door, find('portkey', load)),
           floor: versus(door, find('floor', load)),
-          stack: versus(door, find(`stack-${target}` as TargetName, load)),
-          stackVsFloor: versus(find(`stack-${target}` as TargetName, load), find('floor', load)),
+          stacks: (STACKS_OF[target] ?? []).flatMap((stackTarget) => {
+            const stack = find(stackTarget, load);
+            return stack
+              ? [
+                  {
+                    target: stackTarget,
+                    reqPerS: stack.reqPerS,
+                    vsFloor: versus(stack, find('floor', load)),
+                    door: versus(door, stack)!,
+                  },
+                ]
+              : [];
+          }),
         },
       ];
     }),
@@ -246,34 +270,39 @@ export function formatComparison(comparisons: Comparison[], peer: PeerStatus | u
  * Tollgate: what the frameworks cost, and what Tollgate's own work costs on top of them.
  */
 function formatStacks(comparisons: Comparison[]): string[] {
-  const measured = comparisons.filter((c) => c.stack && c.stackVsFloor);
-  if (measured.length === 0) return [];
   const header = [
     'load',
     'door',
-    'stack req/s',
-    'stack x floor',
-    'x stack',
-    'stack add p50 vs floor',
-    'vs stack',
+    'stack floor',
+    'req/s',
+    'x floor',
+    'door x it',
+    'add p50 vs floor',
+    'door vs it',
   ];
-  const body = measured.map((c) => [
-    c.load,
-    c.door,
-    fixed(c.stack!.reqPerS, 0),
-    `${c.stackVsFloor!.throughputRatio?.toFixed(2) ?? '-'}x`,
-    `${c.stack!.throughputRatio?.toFixed(2) ?? '-'}x`,
-    signed(c.stackVsFloor!.addedP50DiffMs),
-    signed(c.stack!.addedP50DiffMs),
-  ]);
+  const body = comparisons.flatMap((c) =>
+    c.stacks.map((stack) => [
+      c.load,
+      c.door,
+      stack.target,
+      fixed(stack.reqPerS, 0),
+      stack.vsFloor?.throughputRatio === undefined ? 'n/a' : `${stack.vsFloor.throughputRatio.toFixed(2)}x`,
+      stack.door.throughputRatio === undefined ? '-' : `${stack.door.throughputRatio.toFixed(2)}x`,
+      signed(stack.vsFloor?.addedP50DiffMs),
+      signed(stack.door.addedP50DiffMs),
+    ]),
+  );
+  if (body.length === 0) return [];
   return [
-    "The stack floors (the floor's trips through the door's frameworks only: express; express + Apollo + type-graphql), same run:",
-    table(header, body, 2)
+    "The stack floors, same run: the floor's trips through the door's frameworks, nothing else of Tollgate's",
+    '(stack-graphql: express + Apollo + type-graphql, as Tollgate serves GraphQL; stack-apollo: the same without express;',
+    'stack-rest: express):',
+    table(header, body, 3)
       .split('\n')
       .map((l) => `  ${l}`)
       .join('\n'),
-    "  stack x floor: the stack floor's req/s over the floor's; x stack: Tollgate's over the stack floor's;",
-    "  stack add p50 vs floor: the stack floor's added p50 minus the floor's, ms; vs stack: Tollgate's minus the stack floor's.",
+    "  x floor: the stack floor's req/s over the floor's; door x it: Tollgate's door's req/s over the stack floor's;",
+    "  add p50 vs floor: the stack floor's added p50 minus the floor's, ms; door vs it: Tollgate's minus the stack floor's.",
   ];
 }
 

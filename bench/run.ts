@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { startFakeUpstream } from './fake-upstream';
-import { startFloor } from './floor';
+import { STACK_DOORS, startFloor } from './floor';
 import { startStackFloor } from './stack-floor';
 import { checkLedger, graphqlLedger, postgresLedger, type DbStats } from './ledger';
 import { runClosedLoop } from './load';
@@ -130,7 +130,7 @@ async function main(): Promise<number> {
     if (floor) cleanups.push(() => floor.stop());
     const stacks: Env['stacks'] = {};
     if (floor && o.stackFloors && o.soakMinutes === undefined) {
-      for (const door of ['graphql', 'rest'] as const) {
+      for (const door of STACK_DOORS) {
         const server = await startStackFloor(door, upstream.origin, floorDb.url!, floorDb.name!);
         cleanups.push(() => server.stop());
         stacks[door] = server;
@@ -167,7 +167,7 @@ async function main(): Promise<number> {
     log(`warming up (${o.warmupS} s each: direct, floor, ${peer ? 'portkey, ' : ''}graphql, rest; c=10)`);
     await runClosedLoop(env.targets.direct, { connections: 10, durationS: o.warmupS });
     if (floor) await runClosedLoop(env.targets.floor, { connections: 10, durationS: o.warmupS });
-    for (const door of ['graphql', 'rest'] as const) {
+    for (const door of STACK_DOORS) {
       if (!stacks[door]) continue;
       const target = env.targets[`stack-${door}`];
       const warm = await runClosedLoop(target, { connections: 10, durationS: o.warmupS });
@@ -280,6 +280,12 @@ async function main(): Promise<number> {
               'graphql: the createChatCompletion mutation; rest: POST /v1/chat/completions; direct: the fake upstream alone;',
               'floor: a bare Node server making the same trips as a Tollgate call (commit, upstream call, commit), nothing else',
               "(its TG CPU% and RSS are the floor server's).",
+              ...(rows.some((r) => r.target.startsWith('stack-'))
+                ? [
+                    "stack-graphql, stack-apollo, stack-rest: the floor's trips through a door's frameworks only (bench/stack-floor.ts):",
+                    'express + Apollo + type-graphql; the same without express; express (their TG CPU% and RSS are their own).',
+                  ]
+                : []),
               ...(rows.some((r) => r.target === 'portkey')
                 ? [
                     `portkey: the peer, ${PEER_NAME} (${PEER_PACKAGE} ${PEER_VERSION}) in its own process, the REST body with`,

@@ -1,5 +1,5 @@
 import { DIRECT_UPSTREAM_KEY, type FakeUpstream } from './fake-upstream';
-import type { FloorServer } from './floor';
+import { STACK_DOORS, type FloorServer, type StackDoor } from './floor';
 import { gcCounts, gcDelta } from './gc';
 import { sampleBackends, type LedgerView } from './ledger';
 import { latencyStats, runClosedLoop, runPaced, type LoadResult, type Target } from './load';
@@ -21,13 +21,14 @@ type Load = { kind: 'closed'; connections: number; overallRate?: number } | { ki
 /**
  * `direct`: the fake upstream alone; `floor`: the same trips as a Tollgate call, nothing else
  * (floor.ts; Postgres mode only); `portkey`: the peer gateway (peer.ts; unless `--no-peer` or
- * it is unavailable); `stack-graphql` and `stack-rest`: the floor's trips through each door's
- * frameworks (stack-floor.ts); `graphql` and `rest`: the two doors of Tollgate.
+ * it is unavailable); `stack-graphql`, `stack-apollo` and `stack-rest`: the floor's trips through
+ * each door's frameworks (stack-floor.ts); `graphql` and `rest`: the two doors of Tollgate.
  */
-export type TargetName = 'direct' | 'floor' | 'stack-graphql' | 'stack-rest' | 'portkey' | 'graphql' | 'rest';
+export type TargetName = 'direct' | 'floor' | StackTarget | 'portkey' | 'graphql' | 'rest';
 
-const isFloor = (target: TargetName): boolean =>
-  target === 'floor' || target === 'stack-graphql' || target === 'stack-rest';
+export type StackTarget = `stack-${StackDoor}`;
+
+const isFloor = (target: TargetName): boolean => target === 'floor' || target.startsWith('stack-');
 
 export const throughTollgate = (target: TargetName): boolean => target === 'graphql' || target === 'rest';
 
@@ -52,9 +53,9 @@ export function scenarios(
       : []),
     // (closed loops only: at a fixed rate the floors' p99 is the machine's noise, see BENCHMARKS.md)
     ...(withStacks && load.kind === 'closed'
-      ? (['stack-graphql', 'stack-rest'] as const).map((target) => ({
-          name: `${target} ${label}`,
-          target,
+      ? STACK_DOORS.map((door) => ({
+          name: `stack-${door} ${label}`,
+          target: `stack-${door}` as const,
           load,
           baseline: `direct ${label}`,
         }))
@@ -88,7 +89,7 @@ export interface Env {
   tollgate: TollgateProcess;
   floor: FloorServer | undefined;
   /** The stack floors, when measured. */
-  stacks: { graphql?: FloorServer; rest?: FloorServer };
+  stacks: Partial<Record<StackDoor, FloorServer>>;
   peer: PeerServer | undefined;
   ledger: LedgerView;
   targets: Record<TargetName, Target>;
@@ -112,13 +113,11 @@ export async function runScenario(
   const gateway =
     s.target === 'floor'
       ? env.floor!.pid
-      : s.target === 'stack-graphql'
-        ? env.stacks.graphql!.pid
-        : s.target === 'stack-rest'
-          ? env.stacks.rest!.pid
-          : s.target === 'portkey'
-            ? env.peer!.pid
-            : env.tollgate.pid;
+      : s.target.startsWith('stack-')
+        ? env.stacks[s.target.slice('stack-'.length) as StackDoor]!.pid
+        : s.target === 'portkey'
+          ? env.peer!.pid
+          : env.tollgate.pid;
   const gcBefore = isTollgate ? await gcCounts(env.tollgate.origin) : undefined;
   const watches = {
     tollgate: new ProcWatch([gateway]),
@@ -192,20 +191,7 @@ export function targets(
   clientKey: string,
 ): Env['targets'] {
   return {
-    'stack-graphql': {
-      origin: stacks.graphql?.origin ?? 'http://127.0.0.1:1',
-      path: '/graphql',
-      headers: {},
-      body: COMPLETION_BODY,
-      failed: (body) => body.includes('"errors"'),
-    },
-    'stack-rest': {
-      origin: stacks.rest?.origin ?? 'http://127.0.0.1:1',
-      path: '/v1/chat/completions',
-      headers: {},
-      body: REST_COMPLETION_BODY,
-      failed: (body) => !body.includes('"choices"'),
-    },
+    ...stackTargets(stacks),
     floor: {
       origin: floor?.origin ?? 'http://127.0.0.1:1',
       path: '/v1/chat/completions',
@@ -239,6 +225,27 @@ export function targets(
       headers: { authorization: `Bearer ${clientKey}` },
       body: REST_COMPLETION_BODY,
       // OpenAI-style errors come with a non-2xx status; a 2xx without choices is a failure too.
+      failed: (body) => !body.includes('"choices"'),
+    },
+  };
+}
+
+function stackTargets(stacks: Env['stacks']): Record<StackTarget, Target> {
+  const graphql = (door: StackDoor): Target => ({
+    origin: stacks[door]?.origin ?? 'http://127.0.0.1:1',
+    path: '/graphql',
+    headers: {},
+    body: COMPLETION_BODY,
+    failed: (body) => body.includes('"errors"'),
+  });
+  return {
+    'stack-graphql': graphql('graphql'),
+    'stack-apollo': graphql('apollo'),
+    'stack-rest': {
+      origin: stacks.rest?.origin ?? 'http://127.0.0.1:1',
+      path: '/v1/chat/completions',
+      headers: {},
+      body: REST_COMPLETION_BODY,
       failed: (body) => !body.includes('"choices"'),
     },
   };

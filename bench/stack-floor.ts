@@ -1,24 +1,32 @@
 import 'reflect-metadata';
 import http from 'node:http';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { Arg, buildSchema, Field, InputType, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
-import { floorTrips, forkFloor, listenForParent, type FloorServer } from './floor';
+import {
+  floorTrips,
+  forkFloor,
+  listenForParent,
+  STACK_DOORS,
+  type FloorServer,
+  type StackDoor,
+} from './floor';
 
 /**
  * The stack floors: the floor's trips (a committing write, the upstream call, a second committing
- * write) served through the frameworks SPEC.md prescribes for each door, and nothing else of
- * Tollgate's. `rest`: express 5 with express.json, the body parsed, sent on re-serialized and the
- * answer parsed and sent back with res.json. `graphql`: express 5, express.json and Apollo Server 5
- * (expressMiddleware) over a type-graphql schema with Tollgate's `createChatCompletion` mutation, its
- * input and the fields the bench selects, so the bench sends both the same document. The floor
- * minus a stack floor is what the framework costs; the stack floor minus Tollgate, what
- * Tollgate's own work (auth, limits, routing, the ledger, records) costs through that door.
+ * write) served through the frameworks each door is built on, and nothing else of Tollgate's.
+ * `rest`: express 5 with express.json, the body parsed, sent on re-serialized, the answer parsed
+ * and sent back with res.json. `graphql`: express 5, express.json and Apollo Server 5
+ * (expressMiddleware) over a type-graphql schema with Tollgate's `createChatCompletion` mutation,
+ * its input and the fields the bench selects, so the bench sends both the same document.
+ * `apollo`: the same Apollo server and schema on a bare node:http server, no express (the body
+ * read and parsed by hand, handed to executeHTTPGraphQLRequest): what express costs the GraphQL
+ * door. The floor minus a stack floor is what the frameworks cost; the stack floor minus
+ * Tollgate, what Tollgate's own work (auth, limits, routing, the ledger, records) costs through
+ * that door.
  */
-
-export type StackDoor = 'rest' | 'graphql';
 
 @InputType()
 class ChatMessageInput {
@@ -99,8 +107,43 @@ function serve(door: StackDoor, upstreamOrigin: string, databaseUrl: string): vo
     const schema = await buildSchema({ resolvers: [CompletionResolver], validate: false });
     const apollo = new ApolloServer({ schema, plugins: [ApolloServerPluginLandingPageDisabled()] });
     await apollo.start();
-    app.use('/graphql', express.json(), expressMiddleware(apollo));
-    listenForParent(http.createServer(app), trips);
+    if (door === 'graphql') {
+      app.use('/graphql', express.json(), expressMiddleware(apollo));
+      listenForParent(http.createServer(app), trips);
+      return;
+    }
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const headers = new HeaderMap();
+        for (const [name, value] of Object.entries(req.headers)) {
+          if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+        }
+        apollo
+          .executeHTTPGraphQLRequest({
+            httpGraphQLRequest: {
+              method: req.method ?? 'POST',
+              headers,
+              search: '',
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown,
+            },
+            context: async () => ({}),
+          })
+          .then(
+            (answer) => {
+              for (const [name, value] of answer.headers) res.setHeader(name, value);
+              res.statusCode = answer.status ?? 200;
+              res.end(answer.body.kind === 'complete' ? answer.body.string : '');
+            },
+            (error: unknown) => {
+              res.statusCode = 500;
+              res.end(String(error));
+            },
+          );
+      });
+    });
+    listenForParent(server, trips);
   })();
 }
 
@@ -116,7 +159,9 @@ export function startStackFloor(
 
 if (require.main === module && process.argv[2] === '--serve') {
   const [door, upstreamOrigin, databaseUrl] = process.argv.slice(3);
-  if ((door !== 'rest' && door !== 'graphql') || upstreamOrigin === undefined || databaseUrl === undefined)
-    throw new Error('usage: stack-floor.ts --serve rest|graphql <upstream origin> <database URL>');
-  serve(door, upstreamOrigin, databaseUrl);
+  if (!STACK_DOORS.includes(door as StackDoor) || upstreamOrigin === undefined || databaseUrl === undefined)
+    throw new Error(
+      `usage: stack-floor.ts --serve ${STACK_DOORS.join('|')} <upstream origin> <database URL>`,
+    );
+  serve(door as StackDoor, upstreamOrigin, databaseUrl);
 }

@@ -35,6 +35,7 @@ import { createLoaders, type Context } from '../modules/projects/request-context
 import { consoleRouter } from './console';
 import { explorerPages } from './explorer';
 import { graphqlOverHttpStatus } from './graphql-over-http';
+import { graphqlPost } from './graphql-post';
 import { createFormatError } from './format-error';
 import { registry } from '../shared/metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
@@ -79,7 +80,11 @@ export interface HttpDeps {
 export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const { config, log, db, schema, auth } = deps;
   const app = express();
-  const server = http.createServer(app);
+  // The common GraphQL POST goes straight to Apollo (graphql-post.ts); everything else to express.
+  const direct: { take?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean } = {};
+  const server = http.createServer((req, res) => {
+    if (!direct.take?.(req, res)) void app(req, res);
+  });
 
   const clientAddress = deps.clientAddress;
   // The logger of the request an error belongs to, so an internal error's line names its request.
@@ -261,12 +266,15 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   // Every request to /graphql gets an id, answered in x-request-id; what is logged about it carries
   // that id, and the client's trace id when it sent a W3C traceparent.
   const requestLogOf = new WeakMap<http.IncomingMessage, Logger>();
-  app.use('/graphql', (req, res, next) => {
+  const startRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const requestId = crypto.randomUUID();
     res.setHeader('x-request-id', requestId);
     const requestLog = requestLogger(log, { requestId, traceId: traceIdOf(req.headers.traceparent) });
     requestLogOf.set(req, requestLog);
     logResponseEnd(requestLog, req, res);
+  };
+  app.use('/graphql', (req, res, next) => {
+    startRequest(req, res);
     next();
   });
   if (config.corsOrigins.length > 0) {
@@ -285,38 +293,37 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       }),
     );
   }
+  const contextOf = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<Context> => {
+    const requestLog = requestLogOf.get(req) ?? log;
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort(new Error('client went away'));
+    });
+    const receivedAt = nowMs();
+    let caller: Awaited<ReturnType<typeof authenticate>>;
+    try {
+      caller = await authenticate(req.headers.authorization, clientAddress(req));
+    } catch (error) {
+      if (typeof error === 'object' && error !== null) errorLogs.set(error, requestLog);
+      throw error;
+    }
+    const traceparent = req.headers.traceparent;
+    return {
+      ...caller,
+      log: requestLog,
+      loaders: createLoaders(db),
+      signal: controller.signal,
+      trace: {
+        traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+        receivedAt,
+        authenticatedAt: nowMs(),
+      },
+    };
+  };
   app.use(
     '/graphql',
     express.json({ limit: config.maxBodyBytes }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }): Promise<Context> => {
-        const requestLog = requestLogOf.get(req) ?? log;
-        const controller = new AbortController();
-        res.on('close', () => {
-          if (!res.writableFinished) controller.abort(new Error('client went away'));
-        });
-        const receivedAt = nowMs();
-        let caller: Awaited<ReturnType<typeof authenticate>>;
-        try {
-          caller = await authenticate(req.headers.authorization, clientAddress(req));
-        } catch (error) {
-          if (typeof error === 'object' && error !== null) errorLogs.set(error, requestLog);
-          throw error;
-        }
-        const traceparent = req.headers.traceparent;
-        return {
-          ...caller,
-          log: requestLog,
-          loaders: createLoaders(db),
-          signal: controller.signal,
-          trace: {
-            traceparent: typeof traceparent === 'string' ? traceparent : undefined,
-            receivedAt,
-            authenticatedAt: nowMs(),
-          },
-        };
-      },
-    }),
+    expressMiddleware(apollo, { context: ({ req, res }) => contextOf(req, res) }),
   );
   // The Messages door's paths first (what it does not answer goes on to OpenAI's door): an OpenAI
   // call meets one path check, not the Messages router's layers.
@@ -340,23 +347,36 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   });
   app.use(consoleRouter());
   // Body-parser and other middleware errors: a typed GraphQL-shaped error, never a stack.
-  app.use(
-    (error: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
-      const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
-      if (status === 500) (requestLogOf.get(req) ?? log).error({ err: error }, 'http error');
-      const message =
-        error.type === 'entity.too.large'
-          ? `Request body is larger than ${config.maxBodyBytes} bytes`
-          : status === 500
-            ? 'Internal server error'
-            : 'Malformed request body';
-      res.status(status).json({
-        errors: [
-          { message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT' } },
-        ],
-      });
-    },
-  );
+  const answerError = (req: http.IncomingMessage, res: http.ServerResponse, error: unknown) => {
+    const { status: given, type } = (typeof error === 'object' && error !== null ? error : {}) as {
+      status?: number;
+      type?: string;
+    };
+    const status = given && given >= 400 && given < 500 ? given : 500;
+    if (status === 500) (requestLogOf.get(req) ?? log).error({ err: error }, 'http error');
+    const message =
+      type === 'entity.too.large'
+        ? `Request body is larger than ${config.maxBodyBytes} bytes`
+        : status === 500
+          ? 'Internal server error'
+          : 'Malformed request body';
+    const code = status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT';
+    res.statusCode = status;
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+  };
+  app.use((error: Error, req: Request, res: Response, _next: NextFunction) => answerError(req, res, error));
+  // (CORS headers are the cors middleware's: with origins configured, every request takes express.)
+  direct.take =
+    config.corsOrigins.length > 0
+      ? undefined
+      : graphqlPost({
+          apollo,
+          maxBodyBytes: config.maxBodyBytes,
+          start: startRequest,
+          context: contextOf,
+          fail: (req, res, problem, error) => answerError(req, res, problem ?? error),
+        });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,0 +1,111 @@
+import http from 'node:http';
+import zlib from 'node:zlib';
+import { TestServer, type GqlResult } from '../support/harness';
+
+/**
+ * A JSON POST to /graphql is served straight from the HTTP server (src/server/graphql-post.ts),
+ * anything else through express. Both must answer alike: the same request id, the same body
+ * limits and errors, and what only express handles (a compressed body, another charset) still
+ * served by it.
+ */
+describe('POST /graphql, straight and through express (real HTTP)', () => {
+  let t: TestServer;
+  let admin: string;
+  const query = JSON.stringify({ query: '{ me { kind } }' });
+
+  beforeAll(async () => {
+    t = await TestServer.start({ TOLLGATE_MAX_BODY_BYTES: '4096' });
+    ({ adminKey: admin } = await t.createProject('acme'));
+  }, 120_000);
+
+  afterAll(() => t.close());
+
+  /** Sends raw bytes (fetch would set its own length and encoding), answering status, headers, body. */
+  function send(
+    body: Buffer | string,
+    headers: Record<string, string>,
+    options: { chunked?: boolean; path?: string } = {},
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: GqlResult }> {
+    const url = new URL(options.path ?? '/graphql', t.app.url);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        url,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${admin}`,
+            ...(options.chunked ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
+            ...headers,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as GqlResult,
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      if (options.chunked) {
+        // in pieces, with no Content-Length: the limit is found while reading
+        const bytes = Buffer.from(body);
+        for (let at = 0; at < bytes.length; at += 1000) req.write(bytes.subarray(at, at + 1000));
+        req.end();
+      } else req.end(body);
+    });
+  }
+
+  const json = { 'content-type': 'application/json' };
+
+  it('answers a query with its request id, with or without a UTF-8 charset, after a BOM, with a query string', async () => {
+    for (const [body, headers, path] of [
+      [query, json, undefined],
+      [query, { 'content-type': 'application/json; charset=utf-8' }, undefined],
+      [`\ufeff${query}`, json, undefined],
+      [query, json, '/graphql?from=test'],
+    ] as const) {
+      const answer = await send(body, headers, { path });
+      expect(answer.status).toBe(200);
+      expect(answer.json).toEqual({ data: { me: { kind: 'API_KEY' } } });
+      expect(answer.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('still serves what only express handles: a gzip body', async () => {
+    const answer = await send(zlib.gzipSync(query), { ...json, 'content-encoding': 'gzip' });
+    expect(answer.status).toBe(200);
+    expect(answer.json).toEqual({ data: { me: { kind: 'API_KEY' } } });
+  });
+
+  it('refuses a body over the limit with 413, whether its length is declared or found while reading', async () => {
+    const big = JSON.stringify({ query: '{ me { kind } }', variables: { pad: 'a'.repeat(5000) } });
+    for (const chunked of [false, true]) {
+      const answer = await send(big, json, { chunked });
+      expect(answer.status).toBe(413);
+      expect(answer.json.errors?.[0]).toMatchObject({
+        message: 'Request body is larger than 4096 bytes',
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
+      expect(answer.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    // and the connection's next request is served
+    expect((await send(query, json)).status).toBe(200);
+  });
+
+  it('answers an empty body as a request with no query (400), not as a server error', async () => {
+    const answer = await send('', json);
+    expect(answer.status).toBe(400);
+    expect(answer.json.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+  });
+
+  it('refuses a charset it cannot read with 415 (through express), in the same JSON shape', async () => {
+    const answer = await send(query, { 'content-type': 'application/json; charset=latin1' });
+    expect(answer.status).toBe(415);
+    expect(answer.json.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
