@@ -37,7 +37,7 @@ import {
 import { MemoryRateStore, type RateStore } from './modules/limits/rate.store';
 import { RedisRateStore } from './modules/limits/redis-rate.store';
 import { UpstreamLimiter } from './modules/upstream/upstream-limiter';
-import { openAiRouter } from './modules/openai/openai.router';
+import { openAiDoor } from './modules/openai/openai.router';
 import { messagesRouter } from './modules/messages/messages.router';
 import { AuthThrottle } from './modules/projects/auth-throttle';
 import { clientAddressOf } from './shared/client-address';
@@ -251,7 +251,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     completions: services.completions,
     log,
   };
-  const openAi = openAiRouter({ ...door, catalog: services.catalog });
+  const openAi = openAiDoor({ ...door, catalog: services.catalog });
   const messages = messagesRouter(door);
   const http = await startHttpServer({
     config,
@@ -263,7 +263,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     sockets,
     clientAddress,
     completions: services.completions,
-    openAi,
+    openAi: openAi.router,
+    openAiDirect: openAi.direct,
     messages,
     tracing,
     isReady: () => accepting,

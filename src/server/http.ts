@@ -36,6 +36,8 @@ import { consoleRouter } from './console';
 import { explorerPages } from './explorer';
 import { graphqlOverHttpStatus } from './graphql-over-http';
 import { graphqlPost } from './graphql-post';
+import type { DirectPosts } from '../modules/openai/door';
+import { isPlainJsonPost, readJsonBody } from '../shared/json-body';
 import { createFormatError } from './format-error';
 import { registry } from '../shared/metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
@@ -69,6 +71,8 @@ export interface HttpDeps {
   completions: CompletionService;
   /** The OpenAI-compatible REST front door, mounted at /v1. */
   openAi: Router;
+  /** Its JSON POST routes, which the server calls without express for the common request. */
+  openAiDirect: DirectPosts;
   /** The Anthropic-compatible REST front door (/v1/messages), mounted at /v1 before the OpenAI one. */
   messages: Router;
   /** Call traces, for the streamed completions of graphql-ws. */
@@ -81,9 +85,11 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const { config, log, db, schema, auth } = deps;
   const app = express();
   // The common GraphQL POST goes straight to Apollo (graphql-post.ts); everything else to express.
+  // The common JSON POSTs go straight to their handlers (graphql-post.ts, restPost below): express's
+  // dispatch costs them a fifth or more of their throughput (BENCHMARKS.md, the stack floors).
   const direct: { take?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean } = {};
   const server = http.createServer((req, res) => {
-    if (!direct.take?.(req, res)) void app(req, res);
+    if (!direct.take?.(req, res) && !restPost(app, deps.openAiDirect, req, res)) void app(req, res);
   });
 
   const clientAddress = deps.clientAddress;
@@ -375,7 +381,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
           maxBodyBytes: config.maxBodyBytes,
           start: startRequest,
           context: contextOf,
-          fail: (req, res, problem, error) => answerError(req, res, problem ?? error),
+          fail: answerError,
         });
 
   await new Promise<void>((resolve, reject) => {
@@ -389,4 +395,34 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       await apollo.stop();
     },
   };
+}
+
+/**
+ * A REST door's common call, a JSON POST to one of its routes, handed to the route's handler as the
+ * door's router would (express's request and response, the door's request id and log, the parsed
+ * body) without express's dispatch. False for anything else, which express routes as before.
+ */
+function restPost(
+  app: express.Express,
+  door: DirectPosts,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): boolean {
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  const handler = door.routes.get(path);
+  if (!handler || !isPlainJsonPost(req, path)) return false;
+  // What express's app.handle makes of them: its request and response, each knowing the other.
+  const request = Object.setPrototypeOf(req, app.request) as Request;
+  const response = Object.setPrototypeOf(res, app.response) as Response;
+  Object.assign(request, { res: response, baseUrl: '', originalUrl: url });
+  Object.assign(response, { req: request, locals: Object.create(null) as Record<string, unknown> });
+  door.start(request, response, () => undefined);
+  readJsonBody(req, door.maxBodyBytes, (problem, body) => {
+    if (problem) return door.bodyError(response, problem);
+    request.body = body;
+    handler(request, response).catch((error: unknown) => door.fail(response, error));
+  });
+  return true;
 }

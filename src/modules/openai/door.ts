@@ -8,6 +8,7 @@ import type { AuthService, KeyPrincipal } from '../projects/auth.service';
 import { callSpanName, type Tracing } from '../../shared/tracing';
 import type { CallOptions, CompletionResult, Door } from '../completions/completion.types';
 import { formatUsd } from '../../shared/money';
+import type { BodyProblem } from '../../shared/json-body';
 
 /** What every REST door needs to know who is calling, and to trace the call. */
 export interface DoorAuth {
@@ -126,4 +127,20 @@ export function tollgateFigures(
     ...(r.priceNote ? { price_note: r.priceNote } : {}),
     ...(dropped.length > 0 ? { dropped } : {}),
   };
+}
+
+/**
+ * A door's JSON POST routes, for the HTTP server to call without express's dispatch (the common
+ * call, taken as src/shared/json-body.ts reads it alike; anything else goes through the door's router).
+ */
+export interface DirectPosts {
+  /** Each route's full path (mount path included) and handler, as the router mounts it. */
+  routes: ReadonlyMap<string, (req: Request, res: Response) => Promise<void>>;
+  /** What the router runs first for every request (requestIds). */
+  start: (req: Request, res: Response, next: NextFunction) => void;
+  maxBodyBytes: number;
+  /** Answers a body problem as the router's error handler does. */
+  bodyError: (res: Response, problem: BodyProblem) => void;
+  /** Answers what a handler let escape as the router's error handler does. */
+  fail: (res: Response, error: unknown) => void;
 }

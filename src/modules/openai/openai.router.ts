@@ -15,6 +15,7 @@ import {
   logOf,
   requestIds,
   tollgateFigures,
+  type DirectPosts,
   type DoorAuth,
   type DoorCall,
 } from './door';
@@ -28,11 +29,14 @@ export interface OpenAiDeps extends DoorAuth {
 
 /**
  * The drop-in OpenAI front door: POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models, on the same
- * keys, budgets, routing, limits and ledger as the GraphQL mutation (one pipeline, two doors).
+ * keys, budgets, routing, limits and ledger as the GraphQL mutation (one pipeline, two doors). Its
+ * router is mounted at /v1; its two POST routes are also handed to the HTTP server (`direct`), which
+ * calls them without express for the common request.
  */
-export function openAiRouter(deps: OpenAiDeps): Router {
+export function openAiDoor(deps: OpenAiDeps): { router: Router; direct: DirectPosts } {
   const router = Router();
-  router.use(requestIds(deps.log));
+  const start = requestIds(deps.log);
+  router.use(start);
   router.use(express.json({ limit: deps.maxBodyBytes }));
 
   const listModels = async (req: Request) => {
@@ -70,34 +74,29 @@ export function openAiRouter(deps: OpenAiDeps): Router {
   const route = (operation: 'chat' | 'embeddings', handle: (call: DoorCall) => Promise<void>) =>
     callRoute(deps, operation, 'openai', (req) => authenticate(deps, req), fail, handle);
 
-  router.post(
-    '/chat/completions',
-    route('chat', async ({ req, res, who, options }) => {
-      const request = toCompletionRequest(req.body, req.header('idempotency-key'));
-      if (request.body.stream === true) return streamCompletion(deps, who, request, res, options);
-      const result = await deps.completions.complete(who, request, options);
-      res.setHeader('x-request-id', result.requestId);
-      res.setHeader('x-tollgate-cost', formatUsd(result.cost));
-      res.json(toWireCompletion(result));
-    }),
-  );
-
-  router.post(
-    '/embeddings',
-    route('embeddings', async ({ req, res, who, options }) => {
-      const request = toCompletionRequest(req.body, req.header('idempotency-key'));
-      const result = await deps.completions.embed(who, request, options);
-      res.setHeader('x-request-id', result.requestId);
-      res.setHeader('x-tollgate-cost', formatUsd(result.cost));
-      res.json({
-        ...result.completion,
-        usage: isObject(result.completion.usage)
-          ? result.completion.usage
-          : { prompt_tokens: result.usage.prompt, total_tokens: result.usage.prompt },
-        tollgate: tollgateFigures(result),
-      });
-    }),
-  );
+  const chat = route('chat', async ({ req, res, who, options }) => {
+    const request = toCompletionRequest(req.body, req.header('idempotency-key'));
+    if (request.body.stream === true) return streamCompletion(deps, who, request, res, options);
+    const result = await deps.completions.complete(who, request, options);
+    res.setHeader('x-request-id', result.requestId);
+    res.setHeader('x-tollgate-cost', formatUsd(result.cost));
+    res.json(toWireCompletion(result));
+  });
+  const embeddings = route('embeddings', async ({ req, res, who, options }) => {
+    const request = toCompletionRequest(req.body, req.header('idempotency-key'));
+    const result = await deps.completions.embed(who, request, options);
+    res.setHeader('x-request-id', result.requestId);
+    res.setHeader('x-tollgate-cost', formatUsd(result.cost));
+    res.json({
+      ...result.completion,
+      usage: isObject(result.completion.usage)
+        ? result.completion.usage
+        : { prompt_tokens: result.usage.prompt, total_tokens: result.usage.prompt },
+      tollgate: tollgateFigures(result),
+    });
+  });
+  router.post('/chat/completions', chat);
+  router.post('/embeddings', embeddings);
 
   // Body-parser errors (malformed JSON, a body over the limit) and unknown routes answer in
   // OpenAI's shape too, so the SDKs can show the reason.
@@ -111,23 +110,32 @@ export function openAiRouter(deps: OpenAiDeps): Router {
       res: Response,
       _next: NextFunction,
     ) => {
-      if (error.type === 'entity.too.large') {
-        sendOpenAiError(
-          res,
-          new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`),
-          413,
-        );
-        return;
-      }
       if (error.status && error.status >= 400 && error.status < 500) {
-        sendOpenAiError(res, new BadInputError('The request body is not valid JSON'));
+        bodyError(res, error);
         return;
       }
       fail(logOf(res, deps.log), res, error);
     },
   );
+  const bodyError = (res: Response, problem: { type?: string }) => {
+    if (problem.type === 'entity.too.large') {
+      sendOpenAiError(res, new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`), 413);
+    } else sendOpenAiError(res, new BadInputError('The request body is not valid JSON'));
+  };
 
-  return router;
+  return {
+    router,
+    direct: {
+      routes: new Map([
+        ['/v1/chat/completions', chat],
+        ['/v1/embeddings', embeddings],
+      ]),
+      start,
+      maxBodyBytes: deps.maxBodyBytes,
+      bodyError,
+      fail: (res, error) => fail(logOf(res, deps.log), res, error),
+    },
+  };
 }
 
 /**

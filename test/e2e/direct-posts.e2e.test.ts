@@ -3,19 +3,27 @@ import zlib from 'node:zlib';
 import { TestServer, type GqlResult } from '../support/harness';
 
 /**
- * A JSON POST to /graphql is served straight from the HTTP server (src/server/graphql-post.ts),
- * anything else through express. Both must answer alike: the same request id, the same body
- * limits and errors, and what only express handles (a compressed body, another charset) still
- * served by it.
+ * A JSON POST to /graphql or to the OpenAI door's POST routes is served straight from the HTTP
+ * server (src/server/graphql-post.ts, restPost in src/server/http.ts), anything else through
+ * express. Both must answer alike: the same request id, the same body limits and errors, and what
+ * only express handles (a compressed body, another charset) still served by it.
  */
-describe('POST /graphql, straight and through express (real HTTP)', () => {
+describe("the doors' JSON POSTs, straight and through express (real HTTP)", () => {
   let t: TestServer;
   let admin: string;
+  let client: string;
   const query = JSON.stringify({ query: '{ me { kind } }' });
+  const chat = JSON.stringify({
+    model: 'deepseek-chat',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 16,
+  });
 
   beforeAll(async () => {
     t = await TestServer.start({ TOLLGATE_MAX_BODY_BYTES: '4096' });
     ({ adminKey: admin } = await t.createProject('acme'));
+    client = (await t.createKey(admin, 'CLIENT')).key;
+    await t.addCatalog(admin);
   }, 120_000);
 
   afterAll(() => t.close());
@@ -24,8 +32,12 @@ describe('POST /graphql, straight and through express (real HTTP)', () => {
   function send(
     body: Buffer | string,
     headers: Record<string, string>,
-    options: { chunked?: boolean; path?: string } = {},
-  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: GqlResult }> {
+    options: { chunked?: boolean; path?: string; key?: string } = {},
+  ): Promise<{
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    json: GqlResult & Record<string, unknown>;
+  }> {
     const url = new URL(options.path ?? '/graphql', t.app.url);
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -33,7 +45,7 @@ describe('POST /graphql, straight and through express (real HTTP)', () => {
         {
           method: 'POST',
           headers: {
-            authorization: `Bearer ${admin}`,
+            authorization: `Bearer ${options.key ?? admin}`,
             ...(options.chunked ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
             ...headers,
           },
@@ -45,7 +57,7 @@ describe('POST /graphql, straight and through express (real HTTP)', () => {
             resolve({
               status: res.statusCode ?? 0,
               headers: res.headers,
-              json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as GqlResult,
+              json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as GqlResult & Record<string, unknown>,
             }),
           );
         },
@@ -107,5 +119,52 @@ describe('POST /graphql, straight and through express (real HTTP)', () => {
     const answer = await send(query, { 'content-type': 'application/json; charset=latin1' });
     expect(answer.status).toBe(415);
     expect(answer.json.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  describe('POST /v1/chat/completions', () => {
+    const rest = (body: Buffer | string, headers: Record<string, string>, chunked = false) =>
+      send(body, headers, { path: '/v1/chat/completions', key: client, chunked });
+
+    it('answers a call with its request id and cost, after a BOM too, and records it', async () => {
+      for (const body of [chat, `\ufeff${chat}`]) {
+        const answer = await rest(body, json);
+        expect(answer.status).toBe(200);
+        expect(answer.json).toMatchObject({ object: 'chat.completion', model: 'deepseek-chat' });
+        const requestId = answer.headers['x-request-id'] as string;
+        expect(answer.headers['x-tollgate-cost']).toMatch(/^\d+\.\d+$/);
+        expect(await t.count('usage_records', 'request_id = $1', [requestId])).toBe(1);
+      }
+    });
+
+    it('takes its Idempotency-Key as the request id, as the router did', async () => {
+      const answer = await rest(chat, { ...json, 'idempotency-key': 'direct-42' });
+      expect(answer.status).toBe(200);
+      expect(answer.headers['x-request-id']).toBe('direct-42');
+    });
+
+    it('still serves a gzip body (through express)', async () => {
+      const answer = await rest(zlib.gzipSync(chat), { ...json, 'content-encoding': 'gzip' });
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({ object: 'chat.completion' });
+    });
+
+    it("answers body problems in OpenAI's shape: 413 declared or found while reading, 400 for bad JSON", async () => {
+      const big = JSON.stringify({
+        model: 'deepseek-chat',
+        messages: [{ role: 'user', content: 'a'.repeat(5000) }],
+      });
+      for (const chunked of [false, true]) {
+        const answer = await rest(big, json, chunked);
+        expect(answer.status).toBe(413);
+        expect(answer.json).toMatchObject({
+          error: { message: 'Request body is larger than 4096 bytes', type: 'invalid_request_error' },
+        });
+      }
+      const bad = await rest('{"model": ', json);
+      expect(bad.status).toBe(400);
+      expect(bad.json).toMatchObject({ error: { message: 'The request body is not valid JSON' } });
+      expect(bad.headers['x-request-id']).toBeDefined();
+      expect(await t.count('usage_records', `outcome <> 'SUCCESS'`)).toBe(0);
+    });
   });
 });
