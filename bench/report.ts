@@ -223,8 +223,6 @@ export function compare(rows: ScenarioRow[]): Comparison[] {
 export function formatComparison(comparisons: Comparison[], peer: PeerStatus | undefined): string[] {
   if (comparisons.length === 0) return [];
   const peerLabel = peer ? `${peer.name} ${peer.version}` : 'the peer';
-  const ratio = (v: Versus | undefined) =>
-    !v ? 'n/a' : v.throughputRatio === undefined ? '-' : `${v.throughputRatio.toFixed(2)}x`;
   const diff = (v: Versus | undefined, n: number | undefined) => (!v ? 'n/a' : signed(n));
   const header = [
     'load',
@@ -255,15 +253,22 @@ export function formatComparison(comparisons: Comparison[], peer: PeerStatus | u
   const state = peer && peer.state !== 'measured' ? ` (${peer.state}, see "peer:" above)` : '';
   return [
     `Tollgate against ${peerLabel}${state} and the floor, same run and load:`,
-    table(header, body, 2)
-      .split('\n')
-      .map((l) => `  ${l}`)
-      .join('\n'),
+    indent(table(header, body, 2)),
     "  x portkey / x floor: Tollgate's req/s divided by theirs (closed loop only: at a fixed rate all get the same);",
     "  vs portkey / vs floor: Tollgate's added latency minus theirs, ms (negative: Tollgate adds less); n/a: not measured.",
     ...formatStacks(comparisons),
   ];
 }
+
+/** A throughput ratio as the tables show it: n/a when not measured, - on paced rows. */
+const ratio = (v: Versus | undefined) =>
+  !v ? 'n/a' : v.throughputRatio === undefined ? '-' : `${v.throughputRatio.toFixed(2)}x`;
+
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
 
 /**
  * Each door's stack floor (its frameworks making the floor's trips) between the floor and
@@ -286,8 +291,8 @@ function formatStacks(comparisons: Comparison[]): string[] {
       c.door,
       stack.target,
       fixed(stack.reqPerS, 0),
-      stack.vsFloor?.throughputRatio === undefined ? 'n/a' : `${stack.vsFloor.throughputRatio.toFixed(2)}x`,
-      stack.door.throughputRatio === undefined ? '-' : `${stack.door.throughputRatio.toFixed(2)}x`,
+      ratio(stack.vsFloor),
+      ratio(stack.door),
       signed(stack.vsFloor?.addedP50DiffMs),
       signed(stack.door.addedP50DiffMs),
     ]),
@@ -297,10 +302,7 @@ function formatStacks(comparisons: Comparison[]): string[] {
     "The stack floors, same run: the floor's trips through the door's frameworks, nothing else of Tollgate's",
     '(stack-graphql: express + Apollo + type-graphql, as Tollgate serves GraphQL; stack-apollo: the same without express;',
     'stack-rest: express):',
-    table(header, body, 3)
-      .split('\n')
-      .map((l) => `  ${l}`)
-      .join('\n'),
+    indent(table(header, body, 3)),
     "  x floor: the stack floor's req/s over the floor's; door x it: Tollgate's door's req/s over the stack floor's;",
     "  add p50 vs floor: the stack floor's added p50 minus the floor's, ms; door vs it: Tollgate's minus the stack floor's.",
   ];
