@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
-import { isPlainJsonPost, readJsonBody, type BodyProblem } from '../shared/json-body';
+import { guarded, isPlainJsonPost, rescue, readJsonBody, type BodyProblem } from '../shared/json-body';
 
 /**
  * The common GraphQL request, a POST of a JSON body to /graphql, served straight from the HTTP
@@ -28,14 +28,24 @@ export function graphqlPost<C extends BaseContext>(
 ): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   return (req, res) => {
     if (!isPlainJsonPost(req, '/graphql')) return false;
-    deps.start(req, res);
-    readJsonBody(req, deps.maxBodyBytes, (problem, body) => {
-      if (problem) return deps.fail(req, res, problem);
-      answer(deps, req, res, body).catch((error: unknown) => {
-        if (!res.headersSent) deps.fail(req, res, error);
-        else res.destroy();
-      });
-    });
+    const fail = (error: unknown) => deps.fail(req, res, error);
+    guarded(
+      res,
+      () => {
+        deps.start(req, res);
+        readJsonBody(req, deps.maxBodyBytes, (problem, body) =>
+          guarded(
+            res,
+            () => {
+              if (problem) return fail(problem);
+              answer(deps, req, res, body).catch((error: unknown) => rescue(res, error, fail));
+            },
+            fail,
+          ),
+        );
+      },
+      fail,
+    );
     return true;
   };
 }

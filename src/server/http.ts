@@ -37,7 +37,7 @@ import { explorerPages } from './explorer';
 import { graphqlOverHttpStatus } from './graphql-over-http';
 import { graphqlPost } from './graphql-post';
 import type { DirectPosts } from '../modules/openai/door';
-import { isPlainJsonPost, readJsonBody } from '../shared/json-body';
+import { guarded, isPlainJsonPost, rescue, readJsonBody } from '../shared/json-body';
 import { createFormatError } from './format-error';
 import { registry } from '../shared/metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
@@ -418,11 +418,24 @@ function restPost(
   const response = Object.setPrototypeOf(res, app.response) as Response;
   Object.assign(request, { res: response, baseUrl: '', originalUrl: url });
   Object.assign(response, { req: request, locals: Object.create(null) as Record<string, unknown> });
-  door.start(request, response, () => undefined);
-  readJsonBody(req, door.maxBodyBytes, (problem, body) => {
-    if (problem) return door.bodyError(response, problem);
-    request.body = body;
-    handler(request, response).catch((error: unknown) => door.fail(response, error));
-  });
+  const fail = (error: unknown) => door.fail(response, error);
+  guarded(
+    res,
+    () => {
+      door.start(request, response, () => undefined);
+      readJsonBody(req, door.maxBodyBytes, (problem, body) =>
+        guarded(
+          res,
+          () => {
+            if (problem) return door.bodyError(response, problem);
+            request.body = body;
+            handler(request, response).catch((error: unknown) => rescue(res, error, fail));
+          },
+          fail,
+        ),
+      );
+    },
+    fail,
+  );
   return true;
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * Reading a JSON request body without express: for the doors' common POSTs, which the HTTP server
@@ -11,6 +11,28 @@ import type { IncomingMessage } from 'node:http';
 export interface BodyProblem {
   status: 400 | 413;
   type: 'entity.too.large' | 'entity.parse.failed';
+}
+
+/**
+ * Answers what escaped a direct path's step with `fail` (the door's shape), or drops the connection
+ * when an answer has begun or `fail` throws too: the safety net express's router gives its routes.
+ */
+export function rescue(res: ServerResponse, error: unknown, fail: (error: unknown) => void): void {
+  try {
+    if (res.headersSent) res.destroy();
+    else fail(error);
+  } catch {
+    res.destroy();
+  }
+}
+
+/** Runs a direct path's step, rescuing what it throws. */
+export function guarded(res: ServerResponse, step: () => void, fail: (error: unknown) => void): void {
+  try {
+    step();
+  } catch (error) {
+    rescue(res, error, fail);
+  }
 }
 
 /** A POST to exactly `path` (a query string allowed) with a body read here alike. */
@@ -26,9 +48,22 @@ export function isPlainJsonPost(req: IncomingMessage, path: string): boolean {
   const [media, ...params] = type.split(';');
   if (media!.trim().toLowerCase() !== 'application/json') return false;
   return params.every((param) => {
-    const [name, value] = param.split('=');
-    if (name?.trim().toLowerCase() !== 'charset') return true;
-    return value?.trim().replace(/^"|"$/g, '').toLowerCase() === 'utf-8';
+    const equals = param.indexOf('=');
+    if (
+      param
+        .slice(0, equals === -1 ? undefined : equals)
+        .trim()
+        .toLowerCase() !== 'charset'
+    )
+      return true;
+    return (
+      equals !== -1 &&
+      param
+        .slice(equals + 1)
+        .trim()
+        .replace(/^"|"$/g, '')
+        .toLowerCase() === 'utf-8'
+    );
   });
 }
 

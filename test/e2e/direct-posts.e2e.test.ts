@@ -116,9 +116,12 @@ describe("the doors' JSON POSTs, straight and through express (real HTTP)", () =
   });
 
   it('refuses a charset it cannot read with 415 (through express), in the same JSON shape', async () => {
-    const answer = await send(query, { 'content-type': 'application/json; charset=latin1' });
-    expect(answer.status).toBe(415);
-    expect(answer.json.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    // (the second: a charset whose value only starts with utf-8)
+    for (const type of ['application/json; charset=latin1', 'application/json; charset=utf-8=latin1']) {
+      const answer = await send(query, { 'content-type': type });
+      expect(answer.status).toBe(415);
+      expect(answer.json.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
   });
 
   describe('POST /v1/chat/completions', () => {
