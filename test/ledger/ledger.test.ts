@@ -34,6 +34,13 @@ describe('the ledger (in process, migrated database)', () => {
     );
 
   describe('the contract with SQL', () => {
+    it('the batch function runs its statements without JIT (a disabled scan is costed far past its threshold)', async () => {
+      const [row] = (await t.db.query(
+        `SELECT proconfig FROM pg_proc WHERE proname = 'tollgate_ledger_batch'`,
+      )) as { proconfig: string[] }[];
+      expect(row!.proconfig).toEqual(expect.arrayContaining(['enable_seqscan=off', 'jit=off']));
+    });
+
     it('UsageRow names every column of usage_records the pipeline writes', () => {
       const columns = t.db
         .getMetadata(UsageRecord)

@@ -44,10 +44,11 @@ BEGIN
     PERFORM 1 FROM budget_counters c
       JOIN (SELECT DISTINCT (h->>'budgetId')::uuid AS b, (h->>'periodStart')::timestamptz AS s
               FROM reservations r, jsonb_array_elements(r.holds) AS h
-             WHERE r.id = v_reservation
-                OR r.id IN (SELECT u.reservation_id FROM usage_records u
-                             WHERE u.project_id = (v_row->>'project_id')::uuid AND u.request_id = v_row->>'request_id'
-                               AND u.outcome = 'ABANDONED')) AS w
+             -- (one array of ids, so each is an index lookup: an OR of the two would scan every reservation)
+             WHERE r.id = ANY (v_reservation || ARRAY(SELECT u.reservation_id FROM usage_records u
+                                                       WHERE u.project_id = (v_row->>'project_id')::uuid
+                                                         AND u.request_id = v_row->>'request_id'
+                                                         AND u.outcome = 'ABANDONED'))) AS w
         ON c.budget_id = w.b AND c.period_start = w.s
      ORDER BY c.budget_id, c.period_start
        FOR UPDATE OF c;
