@@ -38,7 +38,7 @@ import { MemoryRateStore, type RateStore } from './modules/limits/rate.store';
 import { RedisRateStore } from './modules/limits/redis-rate.store';
 import { UpstreamLimiter } from './modules/upstream/upstream-limiter';
 import { openAiDoor } from './modules/openai/openai.router';
-import { messagesRouter } from './modules/messages/messages.router';
+import { messagesDoor } from './modules/messages/messages.router';
 import { AuthThrottle } from './modules/projects/auth-throttle';
 import { clientAddressOf } from './shared/client-address';
 import { LiveSockets } from './server/live-sockets';
@@ -252,7 +252,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     log,
   };
   const openAi = openAiDoor({ ...door, catalog: services.catalog });
-  const messages = messagesRouter(door);
+  const messages = messagesDoor(door);
   const http = await startHttpServer({
     config,
     log,
@@ -264,8 +264,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     clientAddress,
     completions: services.completions,
     openAi: openAi.router,
-    openAiDirect: openAi.direct,
-    messages,
+    messages: messages.router,
+    directPosts: [openAi.direct, messages.direct],
     tracing,
     isReady: () => accepting,
   });

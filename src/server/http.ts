@@ -71,8 +71,8 @@ export interface HttpDeps {
   completions: CompletionService;
   /** The OpenAI-compatible REST front door, mounted at /v1. */
   openAi: Router;
-  /** Its JSON POST routes, which the server calls without express for the common request. */
-  openAiDirect: DirectPosts;
+  /** The REST doors' JSON POST routes, which the server calls without express for the common request. */
+  directPosts: DirectPosts[];
   /** The Anthropic-compatible REST front door (/v1/messages), mounted at /v1 before the OpenAI one. */
   messages: Router;
   /** Call traces, for the streamed completions of graphql-ws. */
@@ -89,7 +89,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   // dispatch costs them a fifth or more of their throughput (BENCHMARKS.md, the stack floors).
   const direct: { take?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean } = {};
   const server = http.createServer((req, res) => {
-    if (!direct.take?.(req, res) && !restPost(app, deps.openAiDirect, req, res)) void app(req, res);
+    if (!direct.take?.(req, res) && !restPost(app, deps.directPosts, req, res)) void app(req, res);
   });
 
   const clientAddress = deps.clientAddress;
@@ -404,15 +404,17 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
  */
 function restPost(
   app: express.Express,
-  door: DirectPosts,
+  doors: DirectPosts[],
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): boolean {
+  if (req.method !== 'POST') return false;
   const url = req.url ?? '';
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
-  const handler = door.routes.get(path);
-  if (!handler || !isPlainJsonPost(req, path)) return false;
+  const door = doors.find((d) => d.routes.has(path));
+  const handler = door?.routes.get(path);
+  if (!door || !handler || !isPlainJsonPost(req, path)) return false;
   // What express's app.handle makes of them: its request and response, each knowing the other.
   const request = Object.setPrototypeOf(req, app.request) as Request;
   const response = Object.setPrototypeOf(res, app.response) as Response;

@@ -170,4 +170,46 @@ describe("the doors' JSON POSTs, straight and through express (real HTTP)", () =
       expect(await t.count('usage_records', `outcome <> 'SUCCESS'`)).toBe(0);
     });
   });
+
+  describe('POST /v1/messages', () => {
+    const message = JSON.stringify({
+      model: 'deepseek-chat',
+      max_tokens: 16,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    const anthropic = (body: Buffer | string, path = '/v1/messages', chunked = false) =>
+      send(body, { ...json, 'anthropic-version': '2023-06-01' }, { path, key: client, chunked });
+
+    it('answers a message and counts tokens, with its request-id', async () => {
+      const answer = await anthropic(message);
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({ type: 'message', role: 'assistant' });
+      expect(await t.count('usage_records', 'request_id = $1', [answer.headers['request-id']])).toBe(1);
+      const counted = await anthropic(message, '/v1/messages/count_tokens');
+      expect(counted.status).toBe(200);
+      expect(counted.json.input_tokens).toEqual(expect.any(Number));
+    });
+
+    it("answers body problems in Anthropic's shape", async () => {
+      const big = JSON.stringify({
+        model: 'deepseek-chat',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'a'.repeat(5000) }],
+      });
+      for (const chunked of [false, true]) {
+        const answer = await anthropic(big, '/v1/messages', chunked);
+        expect(answer.status).toBe(413);
+        expect(answer.json).toMatchObject({
+          type: 'error',
+          error: { message: 'Request body is larger than 4096 bytes' },
+        });
+      }
+      const bad = await anthropic('{"model": ');
+      expect(bad.status).toBe(400);
+      expect(bad.json).toMatchObject({
+        type: 'error',
+        error: { message: 'The request body is not valid JSON' },
+      });
+    });
+  });
 });

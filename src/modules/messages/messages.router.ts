@@ -14,6 +14,7 @@ import {
   requestIdOf,
   requestIds,
   tollgateFigures,
+  type DirectPosts,
   type DoorAuth,
   type DoorCall,
 } from '../openai/door';
@@ -43,35 +44,33 @@ const isObject = (value: unknown): value is Json =>
  * that lands on an OpenAI-compatible upstream is translated, and its answer translated back.
  * Authenticated by `Authorization: Bearer <key>` (the SDK's 1.x) or `x-api-key: <key>`.
  */
-export function messagesRouter(deps: MessagesDeps): Router {
+export function messagesDoor(deps: MessagesDeps): { router: Router; direct: DirectPosts } {
   const router = Router();
   // (mounted at /v1/messages)
   const routes = ['/', '/count_tokens'];
-  router.use(routes, requestIds(deps.log, 'request-id'), express.json({ limit: deps.maxBodyBytes }));
+  const start = requestIds(deps.log, 'request-id');
+  router.use(routes, start, express.json({ limit: deps.maxBodyBytes }));
 
-  router.post(
-    '/',
-    callRoute(
-      deps,
-      'chat',
-      'anthropic',
-      (req) => authenticate(deps, req),
-      fail,
-      async (call) => {
-        const { req, res, who, options } = call;
-        const request = toPipelineRequest(req.body, req);
-        if (request.native!.body.stream === true) return streamMessage(deps, who, request, res, options);
-        const result = await deps.completions.complete(who, request, options);
-        res.setHeader('request-id', result.requestId);
-        res.setHeader('x-tollgate-cost', formatUsd(result.cost));
-        res.json({ ...messageOf(result), tollgate: tollgateOf(result, request) });
-      },
-    ),
+  const message = callRoute(
+    deps,
+    'chat',
+    'anthropic',
+    (req) => authenticate(deps, req),
+    fail,
+    async (call) => {
+      const { req, res, who, options } = call;
+      const request = toPipelineRequest(req.body, req);
+      if (request.native!.body.stream === true) return streamMessage(deps, who, request, res, options);
+      const result = await deps.completions.complete(who, request, options);
+      res.setHeader('request-id', result.requestId);
+      res.setHeader('x-tollgate-cost', formatUsd(result.cost));
+      res.json({ ...messageOf(result), tollgate: tollgateOf(result, request) });
+    },
   );
 
   // Anthropic's token counter, answered from Tollgate's estimate with the routed model's margin:
   // what the call would reserve for its prompt.
-  router.post('/count_tokens', async (req: Request, res: Response) => {
+  const countTokens = async (req: Request, res: Response) => {
     try {
       const who = await authenticate(deps, req);
       const body = isObject(req.body) ? { max_tokens: 1, ...req.body } : req.body;
@@ -80,7 +79,9 @@ export function messagesRouter(deps: MessagesDeps): Router {
     } catch (error) {
       fail(logOf(res, deps.log), res, error);
     }
-  });
+  };
+  router.post('/', message);
+  router.post('/count_tokens', countTokens);
 
   router.use(
     routes,
@@ -90,19 +91,32 @@ export function messagesRouter(deps: MessagesDeps): Router {
       res: Response,
       _next: NextFunction,
     ) => {
-      if (error.type === 'entity.too.large') {
-        sendError(res, new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`), 413);
-        return;
-      }
       if (error.status && error.status >= 400 && error.status < 500) {
-        sendError(res, new BadInputError('The request body is not valid JSON'));
+        bodyError(res, error);
         return;
       }
       fail(logOf(res, deps.log), res, error);
     },
   );
   router.all(routes, (_req: Request, res: Response) => sendError(res, new NotFoundError('This endpoint')));
-  return router;
+  const bodyError = (res: Response, problem: { type?: string }) => {
+    if (problem.type === 'entity.too.large') {
+      sendError(res, new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`), 413);
+    } else sendError(res, new BadInputError('The request body is not valid JSON'));
+  };
+  return {
+    router,
+    direct: {
+      routes: new Map([
+        ['/v1/messages', message],
+        ['/v1/messages/count_tokens', countTokens],
+      ]),
+      start,
+      maxBodyBytes: deps.maxBodyBytes,
+      bodyError,
+      fail: (res, error) => fail(logOf(res, deps.log), res, error),
+    },
+  };
 }
 
 function authenticate(deps: MessagesDeps, req: Request): Promise<KeyPrincipal> {
