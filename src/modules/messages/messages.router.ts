@@ -9,6 +9,7 @@ import type { CompletionService } from '../completions/completion.service';
 import type { CompletionRequest, CompletionResult } from '../completions/completion.types';
 import {
   authenticateKey,
+  bodyProblem,
   callRoute,
   logOf,
   requestIdOf,
@@ -100,9 +101,8 @@ export function messagesDoor(deps: MessagesDeps): { router: Router; direct: Dire
   );
   router.all(routes, (_req: Request, res: Response) => sendError(res, new NotFoundError('This endpoint')));
   const bodyError = (res: Response, problem: { type?: string }) => {
-    if (problem.type === 'entity.too.large') {
-      sendError(res, new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`), 413);
-    } else sendError(res, new BadInputError('The request body is not valid JSON'));
+    const { error, status } = bodyProblem(problem, deps.maxBodyBytes);
+    sendError(res, error, status);
   };
   return {
     router,

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import { ForbiddenError } from '../../shared/errors';
+import { BadInputError, ForbiddenError } from '../../shared/errors';
 import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../shared/logger';
 import type { AuthThrottle } from '../projects/auth-throttle';
 import type { AuthService, KeyPrincipal } from '../projects/auth.service';
@@ -127,6 +127,19 @@ export function tollgateFigures(
     ...(r.priceNote ? { price_note: r.priceNote } : {}),
     ...(dropped.length > 0 ? { dropped } : {}),
   };
+}
+
+/**
+ * A body the REST doors could not read, as they all answer it (each in its own wire shape): over
+ * the limit is 413 naming it; anything else body-parser (or json-body.ts) refused, 400.
+ */
+export function bodyProblem(
+  problem: { type?: string },
+  maxBodyBytes: number,
+): { error: BadInputError; status: number } {
+  return problem.type === 'entity.too.large'
+    ? { error: new BadInputError(`Request body is larger than ${maxBodyBytes} bytes`), status: 413 }
+    : { error: new BadInputError('The request body is not valid JSON'), status: 400 };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { CatalogService } from '../providers/catalog.service';
 import { sendOpenAiError } from './openai.errors';
 import {
   authenticateKey,
+  bodyProblem,
   callRoute,
   logOf,
   requestIds,
@@ -118,9 +119,8 @@ export function openAiDoor(deps: OpenAiDeps): { router: Router; direct: DirectPo
     },
   );
   const bodyError = (res: Response, problem: { type?: string }) => {
-    if (problem.type === 'entity.too.large') {
-      sendOpenAiError(res, new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`), 413);
-    } else sendOpenAiError(res, new BadInputError('The request body is not valid JSON'));
+    const { error, status } = bodyProblem(problem, deps.maxBodyBytes);
+    sendOpenAiError(res, error, status);
   };
 
   return {
