@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
-import { guarded, isPlainJsonPost, rescue, readJsonBody, type BodyProblem } from '../shared/json-body';
+import { isPlainJsonPost, serveJsonPost, splitUrl, type BodyProblem } from '../shared/json-body';
 
 /**
  * The common GraphQL request, a POST of a JSON body to /graphql, served straight from the HTTP
@@ -29,23 +29,12 @@ export function graphqlPost<C extends BaseContext>(
   return (req, res) => {
     if (!isPlainJsonPost(req, '/graphql')) return false;
     const fail = (error: unknown) => deps.fail(req, res, error);
-    guarded(
-      res,
-      () => {
-        deps.start(req, res);
-        readJsonBody(req, deps.maxBodyBytes, (problem, body) =>
-          guarded(
-            res,
-            () => {
-              if (problem) return fail(problem);
-              answer(deps, req, res, body).catch((error: unknown) => rescue(res, error, fail));
-            },
-            fail,
-          ),
-        );
-      },
+    serveJsonPost(req, res, deps.maxBodyBytes, {
+      start: () => deps.start(req, res),
+      problem: fail,
+      answer: (body) => answer(deps, req, res, body),
       fail,
-    );
+    });
     return true;
   };
 }
@@ -60,10 +49,8 @@ async function answer<C extends BaseContext>(
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  const url = req.url ?? '';
-  const query = url.indexOf('?');
   const result = await deps.apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: 'POST', headers, search: query === -1 ? '' : url.slice(query), body },
+    httpGraphQLRequest: { method: 'POST', headers, search: splitUrl(req.url).search, body },
     context: () => deps.context(req, res),
   });
   for (const [name, value] of result.headers) res.setHeader(name, value);

@@ -37,7 +37,7 @@ import { explorerPages } from './explorer';
 import { graphqlOverHttpStatus } from './graphql-over-http';
 import { graphqlPost } from './graphql-post';
 import type { DirectPosts } from '../modules/openai/door';
-import { guarded, isPlainJsonPost, rescue, readJsonBody } from '../shared/json-body';
+import { isPlainJsonPost, serveJsonPost, splitUrl } from '../shared/json-body';
 import { createFormatError } from './format-error';
 import { registry } from '../shared/metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
@@ -84,7 +84,6 @@ export interface HttpDeps {
 export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   const { config, log, db, schema, auth } = deps;
   const app = express();
-  // The common GraphQL POST goes straight to Apollo (graphql-post.ts); everything else to express.
   // The common JSON POSTs go straight to their handlers (graphql-post.ts, restPost below): express's
   // dispatch costs them a fifth or more of their throughput (BENCHMARKS.md, the stack floors).
   const direct: { take?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean } = {};
@@ -409,35 +408,26 @@ function restPost(
   res: http.ServerResponse,
 ): boolean {
   if (req.method !== 'POST') return false;
-  const url = req.url ?? '';
-  const query = url.indexOf('?');
-  const path = query === -1 ? url : url.slice(0, query);
-  const door = doors.find((d) => d.routes.has(path));
-  const handler = door?.routes.get(path);
-  if (!door || !handler || !isPlainJsonPost(req, path)) return false;
-  // What express's app.handle makes of them: its request and response, each knowing the other.
-  const request = Object.setPrototypeOf(req, app.request) as Request;
-  const response = Object.setPrototypeOf(res, app.response) as Response;
-  Object.assign(request, { res: response, baseUrl: '', originalUrl: url });
-  Object.assign(response, { req: request, locals: Object.create(null) as Record<string, unknown> });
-  const fail = (error: unknown) => door.fail(response, error);
-  guarded(
-    res,
-    () => {
-      door.start(request, response, () => undefined);
-      readJsonBody(req, door.maxBodyBytes, (problem, body) =>
-        guarded(
-          res,
-          () => {
-            if (problem) return door.bodyError(response, problem);
-            request.body = body;
-            handler(request, response).catch((error: unknown) => rescue(res, error, fail));
-          },
-          fail,
-        ),
-      );
-    },
-    fail,
-  );
-  return true;
+  const { path } = splitUrl(req.url);
+  for (const door of doors) {
+    const handler = door.routes.get(path);
+    if (!handler) continue;
+    if (!isPlainJsonPost(req, path)) return false;
+    // What express's app.handle makes of them: its request and response, each knowing the other.
+    const request = Object.setPrototypeOf(req, app.request) as Request;
+    const response = Object.setPrototypeOf(res, app.response) as Response;
+    Object.assign(request, { res: response, baseUrl: '', originalUrl: req.url });
+    Object.assign(response, { req: request, locals: Object.create(null) as Record<string, unknown> });
+    serveJsonPost(req, res, door.maxBodyBytes, {
+      start: () => door.start(request, response, () => undefined),
+      problem: (problem) => door.bodyError(response, problem),
+      answer: (body) => {
+        request.body = body;
+        return handler(request, response);
+      },
+      fail: (error) => door.fail(response, error),
+    });
+    return true;
+  }
+  return false;
 }

@@ -35,12 +35,18 @@ export function guarded(res: ServerResponse, step: () => void, fail: (error: unk
   }
 }
 
+/** A request's URL as its path and its query string (with its `?`, or ''). */
+export function splitUrl(url: string | undefined): { path: string; search: string } {
+  const whole = url ?? '';
+  const query = whole.indexOf('?');
+  return query === -1
+    ? { path: whole, search: '' }
+    : { path: whole.slice(0, query), search: whole.slice(query) };
+}
+
 /** A POST to exactly `path` (a query string allowed) with a body read here alike. */
 export function isPlainJsonPost(req: IncomingMessage, path: string): boolean {
-  if (req.method !== 'POST') return false;
-  const url = req.url ?? '';
-  const query = url.indexOf('?');
-  if ((query === -1 ? url : url.slice(0, query)) !== path) return false;
+  if (req.method !== 'POST' || splitUrl(req.url).path !== path) return false;
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
   const type = req.headers['content-type'];
@@ -48,23 +54,44 @@ export function isPlainJsonPost(req: IncomingMessage, path: string): boolean {
   const [media, ...params] = type.split(';');
   if (media!.trim().toLowerCase() !== 'application/json') return false;
   return params.every((param) => {
-    const equals = param.indexOf('=');
-    if (
-      param
-        .slice(0, equals === -1 ? undefined : equals)
-        .trim()
-        .toLowerCase() !== 'charset'
-    )
-      return true;
-    return (
-      equals !== -1 &&
-      param
-        .slice(equals + 1)
-        .trim()
-        .replace(/^"|"$/g, '')
-        .toLowerCase() === 'utf-8'
-    );
+    const [name, ...value] = param.split('=');
+    if (name!.trim().toLowerCase() !== 'charset') return true;
+    return value.join('=').trim().replace(/^"|"$/g, '').toLowerCase() === 'utf-8';
   });
+}
+
+/**
+ * Serves a direct POST: `start` (the request's id and log), then the body read, then `answer`
+ * with it, or `problem` for a body that could not be read; whatever escapes goes to `fail`.
+ */
+export function serveJsonPost(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+  steps: {
+    start(): void;
+    problem(problem: BodyProblem): void;
+    answer(body: unknown): Promise<void>;
+    fail(error: unknown): void;
+  },
+): void {
+  guarded(
+    res,
+    () => {
+      steps.start();
+      readJsonBody(req, limit, (problem, body) =>
+        guarded(
+          res,
+          () => {
+            if (problem) return steps.problem(problem);
+            steps.answer(body).catch((error: unknown) => rescue(res, error, steps.fail));
+          },
+          steps.fail,
+        ),
+      );
+    },
+    steps.fail,
+  );
 }
 
 /**
