@@ -24,9 +24,9 @@ export interface FloorServer {
 }
 
 /** The stack floors (stack-floor.ts): the floor's trips through each door's frameworks. */
-export type StackDoor = 'rest' | 'graphql' | 'apollo';
+export type StackDoor = 'rest' | 'graphql' | 'apollo' | 'execute';
 
-export const STACK_DOORS: readonly StackDoor[] = ['graphql', 'apollo', 'rest'];
+export const STACK_DOORS: readonly StackDoor[] = ['graphql', 'apollo', 'execute', 'rest'];
 
 /** A floor call's trips: a committing write, the upstream call, a second committing write. */
 export interface FloorTrips {

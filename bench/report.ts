@@ -86,6 +86,7 @@ export function formatTable(rows: ScenarioRow[]): string {
     'unsent',
     'rows',
     'TG CPU%',
+    'TG ms/req',
     'TG RSS MB',
     'DB CPU%',
     'up CPU%',
@@ -105,6 +106,8 @@ export function formatTable(rows: ScenarioRow[]): string {
     r.unsent === undefined ? '-' : String(r.unsent),
     r.rows === undefined ? '-' : String(r.rows),
     fixed(r.tollgate?.cpuPct, 0),
+    // CPU per answered request: steadier between runs than req/s on a noisy machine
+    fixed(r.tollgate && r.reqPerS > 0 ? (r.tollgate.cpuPct * 10) / r.reqPerS : undefined, 3),
     fixed(r.tollgate?.rssMaxMb, 0),
     fixed(r.dbCpuPct, 0),
     fixed(r.upstreamCpuPct, 0),
@@ -164,7 +167,7 @@ const DOORS: TargetName[] = ['graphql', 'rest'];
 
 /** Each door's stack floors (stack-floor.ts): the frameworks it is built on, and GraphQL's without express. */
 const STACKS_OF: Partial<Record<TargetName, StackTarget[]>> = {
-  graphql: ['stack-graphql', 'stack-apollo'],
+  graphql: ['stack-graphql', 'stack-apollo', 'stack-execute'],
   rest: ['stack-rest'],
 };
 
@@ -300,8 +303,8 @@ function formatStacks(comparisons: Comparison[]): string[] {
   if (body.length === 0) return [];
   return [
     "The stack floors, same run: the floor's trips through the door's frameworks, nothing else of Tollgate's",
-    '(stack-graphql: express + Apollo + type-graphql, as Tollgate serves GraphQL; stack-apollo: the same without express;',
-    'stack-rest: express):',
+    '(stack-graphql: express + Apollo + type-graphql; stack-apollo: the same without express; stack-execute: graphql-js',
+    'alone on a document validated once, as Tollgate runs a known operation; stack-rest: express):',
     indent(table(header, body, 3)),
     "  x floor: the stack floor's req/s over the floor's; door x it: Tollgate's door's req/s over the stack floor's;",
     "  add p50 vs floor: the stack floor's added p50 minus the floor's, ms; door vs it: Tollgate's minus the stack floor's.",

@@ -282,8 +282,9 @@ async function main(): Promise<number> {
               "(its TG CPU% and RSS are the floor server's).",
               ...(rows.some((r) => r.target.startsWith('stack-'))
                 ? [
-                    "stack-graphql, stack-apollo, stack-rest: the floor's trips through a door's frameworks only (bench/stack-floor.ts):",
-                    'express + Apollo + type-graphql; the same without express; express (their TG CPU% and RSS are their own).',
+                    "stack-graphql, stack-apollo, stack-execute, stack-rest: the floor's trips through a door's frameworks only",
+                    '(bench/stack-floor.ts): express + Apollo + type-graphql; the same without express; graphql-js alone on a',
+                    'document validated once; express (their TG CPU% and RSS are their own).',
                   ]
                 : []),
               ...(rows.some((r) => r.target === 'portkey')

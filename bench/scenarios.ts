@@ -241,6 +241,7 @@ function stackTargets(stacks: Env['stacks']): Record<StackTarget, Target> {
   return {
     'stack-graphql': graphql('graphql'),
     'stack-apollo': graphql('apollo'),
+    'stack-execute': graphql('execute'),
     'stack-rest': {
       origin: stacks.rest?.origin ?? 'http://127.0.0.1:1',
       path: '/v1/chat/completions',

@@ -4,6 +4,7 @@ import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
+import { execute, parse, specifiedRules, validate, type DocumentNode } from 'graphql';
 import { Arg, buildSchema, Field, InputType, Int, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
 import {
   floorTrips,
@@ -23,7 +24,9 @@ import {
  * its input and the fields the bench selects, so the bench sends both the same document.
  * `apollo`: the same Apollo server and schema on a bare node:http server, no express (the body
  * read and parsed by hand, handed to executeHTTPGraphQLRequest): what express costs the GraphQL
- * door. The floor minus a stack floor is what the frameworks cost; the stack floor minus
+ * door. `execute`: the same schema run by graphql-js alone on a document parsed and validated
+ * once, no Apollo pipeline: what Tollgate's known operations (src/server/known-operations.ts)
+ * cost at least. The floor minus a stack floor is what the frameworks cost; the stack floor minus
  * Tollgate, what Tollgate's own work (auth, limits, routing, the ledger, records) costs through
  * that door.
  */
@@ -112,8 +115,32 @@ function serve(door: StackDoor, upstreamOrigin: string, databaseUrl: string): vo
       listenForParent(http.createServer(app), trips);
       return;
     }
+    const documents = new Map<string, DocumentNode>();
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
+      if (door === 'execute') {
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            query: string;
+            variables?: Record<string, unknown>;
+          };
+          let document = documents.get(body.query);
+          if (!document) {
+            document = parse(body.query);
+            const invalid = validate(schema, document, specifiedRules);
+            if (invalid.length > 0) throw new Error(invalid.map((e) => e.message).join('; '));
+            documents.set(body.query, document);
+          }
+          void Promise.resolve(
+            execute({ schema, document, variableValues: body.variables, contextValue: {} }),
+          ).then((result) => {
+            res.setHeader('content-type', 'application/json; charset=utf-8');
+            res.end(`${JSON.stringify(result)}\n`);
+          });
+        });
+        return;
+      }
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const headers = new HeaderMap();

@@ -1,6 +1,8 @@
 import type http from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { isPlainJsonPost, serveJsonPost, splitUrl, type BodyProblem } from '../shared/json-body';
+import { graphqlKnownOperationsTotal } from '../shared/metrics';
+import type { KnownOperations } from './known-operations';
 
 /**
  * The common GraphQL request, a POST of a JSON body to /graphql, served straight from the HTTP
@@ -8,12 +10,14 @@ import { isPlainJsonPost, serveJsonPost, splitUrl, type BodyProblem } from '../s
  * door: an Apollo server making nothing but the floor's trips answered 20 to 35% more calls at c=50
  * and added 0.2 to 1.2 ms less at c=1 without it (BENCHMARKS.md). What it takes is what the express
  * chain did: the same request id and log (`start`), the same body limits and body errors
- * (`fail`), then Apollo's own handling with the same context. Anything else (a GET, another
+ * (`fail`), then Apollo's own handling with the same context, or graphql-js's alone for an
+ * operation Apollo has validated before (known-operations.ts). Anything else (a GET, another
  * content type, a compressed or non-UTF-8 body, another path under /graphql, a server with CORS
  * origins) goes through express as before.
  */
 export interface GraphqlPostDeps<C extends BaseContext> {
   apollo: ApolloServer<C>;
+  known: KnownOperations;
   maxBodyBytes: number;
   /** Names the request (x-request-id) and starts its log, as for every /graphql request. */
   start(req: http.IncomingMessage, res: http.ServerResponse): void;
@@ -45,13 +49,40 @@ async function answer<C extends BaseContext>(
   res: http.ServerResponse,
   body: unknown,
 ): Promise<void> {
+  const operation = deps.known.match(body);
+  const mediaType = operation && deps.known.mediaType(req.headers.accept);
+  if (!operation || !mediaType) return viaApollo(deps, req, res, body, () => deps.context(req, res));
+  let context: C;
+  try {
+    context = await deps.context(req, res);
+  } catch (error) {
+    // Apollo answers a context that failed, in its words
+    return viaApollo(deps, req, res, body, () => Promise.reject(error));
+  }
+  const known = await deps.known.execute(operation, context);
+  // refused before anything ran: Apollo refuses it again, in its words
+  if (!known) return viaApollo(deps, req, res, body, async () => context);
+  graphqlKnownOperationsTotal.inc();
+  for (const [name, value] of known.headers) res.setHeader(name, value);
+  if (!known.headers.has('content-type')) res.setHeader('content-type', mediaType);
+  res.statusCode = known.status;
+  res.end(known.body);
+}
+
+async function viaApollo<C extends BaseContext>(
+  deps: GraphqlPostDeps<C>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: unknown,
+  context: () => Promise<C>,
+): Promise<void> {
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
   const result = await deps.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method: 'POST', headers, search: splitUrl(req.url).search, body },
-    context: () => deps.context(req, res),
+    context,
   });
   for (const [name, value] of result.headers) res.setHeader(name, value);
   res.statusCode = result.status ?? 200;

@@ -36,6 +36,7 @@ import { consoleRouter } from './console';
 import { explorerPages } from './explorer';
 import { graphqlOverHttpStatus } from './graphql-over-http';
 import { graphqlPost } from './graphql-post';
+import { KnownOperations } from './known-operations';
 import type { DirectPosts } from '../modules/openai/door';
 import { isPlainJsonPost, serveJsonPost, splitUrl } from '../shared/json-body';
 import { createFormatError } from './format-error';
@@ -110,12 +111,21 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   });
   const operationLog = (extra: WsExtra, id: string) =>
     requestLogger(log, { requestId: `${extra.connectionId ?? 'ws'}:${id}` });
-  const tagErrors: GraphQLRequestListener<Context> = {
+  const tagErrors = (errors: readonly GraphQLError[], contextValue: Context) => {
+    const requestLog = contextValue.log;
+    if (requestLog) for (const error of errors) errorLogs.set(error, requestLog);
+  };
+  const errorListener: GraphQLRequestListener<Context> = {
     async didEncounterErrors({ errors, contextValue }) {
-      const requestLog = contextValue.log;
-      if (requestLog) for (const error of errors) errorLogs.set(error, requestLog);
+      tagErrors(errors, contextValue);
     },
   };
+  // A known operation's errors meet what Apollo's plugins do with an executed operation's: the tag.
+  const known = new KnownOperations({
+    schema,
+    formatError,
+    encountered: (errors, contextValue) => tagErrors(errors, contextValue as Context),
+  });
   const limits = queryLimits(config.introspection);
   // graphql-ws validates with exactly the rules Apollo applies over HTTP.
   const rules = [
@@ -241,7 +251,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       graphqlOverHttpStatus(),
       {
         async requestDidStart() {
-          return tagErrors;
+          return errorListener;
         },
         // A step of Apollo's own pipeline failed: Apollo answers with a bare "Internal server
         // error" that no hook sees, so the cause is logged here, under the request's id.
@@ -249,6 +259,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
           (requestContext.contextValue.log ?? log).error({ err: error }, 'internal error');
         },
       },
+      known.plugin,
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {
         async serverWillStart() {
@@ -377,6 +388,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       ? undefined
       : graphqlPost({
           apollo,
+          known,
           maxBodyBytes: config.maxBodyBytes,
           start: startRequest,
           context: contextOf,

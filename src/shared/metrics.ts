@@ -18,6 +18,12 @@ export const completionSeconds = new client.Histogram({
   registers: [registry],
 });
 
+export const graphqlKnownOperationsTotal = new client.Counter({
+  name: 'tollgate_graphql_known_operations_total',
+  help: 'GraphQL POSTs of a document Apollo had validated before, run straight on graphql-js',
+  registers: [registry],
+});
+
 export const ledgerBatchSeconds = new client.Histogram({
   name: 'tollgate_ledger_batch_seconds',
   help: 'Database time of each batch of reserves and settles (group commit)',
