@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { isPlainJsonPost, serveJsonPost, splitUrl, type BodyProblem } from '../shared/json-body';
 import { graphqlKnownOperationsTotal } from '../shared/metrics';
-import type { KnownOperations } from './known-operations';
+import type { KnownOperation, KnownOperations } from './known-operations';
 
 /**
  * The common GraphQL request, a POST of a JSON body to /graphql, served straight from the HTTP
@@ -49,9 +49,36 @@ async function answer<C extends BaseContext>(
   res: http.ServerResponse,
   body: unknown,
 ): Promise<void> {
+  await (runKnown(deps, req, res, body) ?? viaApollo(deps, req, res, body, () => deps.context(req, res)));
+}
+
+/** What running a known operation needs: Apollo for what it hands back, and the request's context. */
+export type KnownPostDeps<C extends BaseContext> = Pick<GraphqlPostDeps<C>, 'apollo' | 'known' | 'context'>;
+
+/**
+ * Runs the body's operation on the known path (known-operations.ts) when it takes it, on this
+ * server or in the express chain of one with CORS origins; undefined when it does not, for Apollo.
+ */
+export function runKnown<C extends BaseContext>(
+  deps: KnownPostDeps<C>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: unknown,
+): Promise<void> | undefined {
   const operation = deps.known.match(body);
   const mediaType = operation && deps.known.mediaType(req.headers.accept);
-  if (!operation || !mediaType) return viaApollo(deps, req, res, body, () => deps.context(req, res));
+  if (!operation || !mediaType) return undefined;
+  return runOperation(deps, req, res, body, operation, mediaType);
+}
+
+async function runOperation<C extends BaseContext>(
+  deps: KnownPostDeps<C>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: unknown,
+  operation: KnownOperation,
+  mediaType: string,
+): Promise<void> {
   let context: C;
   try {
     context = await deps.context(req, res);
@@ -70,7 +97,7 @@ async function answer<C extends BaseContext>(
 }
 
 async function viaApollo<C extends BaseContext>(
-  deps: GraphqlPostDeps<C>,
+  deps: KnownPostDeps<C>,
   req: http.IncomingMessage,
   res: http.ServerResponse,
   body: unknown,

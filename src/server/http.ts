@@ -35,10 +35,10 @@ import { createLoaders, type Context } from '../modules/projects/request-context
 import { consoleRouter } from './console';
 import { explorerPages } from './explorer';
 import { graphqlOverHttpStatus } from './graphql-over-http';
-import { graphqlPost } from './graphql-post';
+import { graphqlPost, runKnown } from './graphql-post';
 import { KnownOperations } from './known-operations';
 import type { DirectPosts } from '../modules/openai/door';
-import { isPlainJsonPost, serveJsonPost, splitUrl } from '../shared/json-body';
+import { isPlainJsonPost, rescue, serveJsonPost, splitUrl } from '../shared/json-body';
 import { createFormatError } from './format-error';
 import { registry } from '../shared/metrics';
 import { MAX_PARSE_TOKENS, queryLimits } from './query-limits';
@@ -336,9 +336,16 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       },
     };
   };
+  const knownPost = { apollo, known, context: contextOf };
   app.use(
     '/graphql',
     express.json({ limit: config.maxBodyBytes }),
+    // (reached by what the direct path leaves to express: all of /graphql when CORS origins are set)
+    (req, res, next) => {
+      const running = req.method === 'POST' ? runKnown(knownPost, req, res, req.body) : undefined;
+      if (running) running.catch((error: unknown) => rescue(res, error, next));
+      else next();
+    },
     expressMiddleware(apollo, { context: ({ req, res }) => contextOf(req, res) }),
   );
   // The Messages door's paths first (what it does not answer goes on to OpenAI's door): an OpenAI
@@ -387,11 +394,9 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     config.corsOrigins.length > 0
       ? undefined
       : graphqlPost({
-          apollo,
-          known,
+          ...knownPost,
           maxBodyBytes: config.maxBodyBytes,
           start: startRequest,
-          context: contextOf,
           fail: answerError,
         });
 

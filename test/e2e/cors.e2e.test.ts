@@ -13,11 +13,11 @@ async function preflight(t: TestServer, origin: string): Promise<Response> {
   });
 }
 
-async function post(t: TestServer, origin: string): Promise<Response> {
+async function post(t: TestServer, origin: string, query = '{ __typename }'): Promise<Response> {
   return fetch(t.app.url, {
     method: 'POST',
     headers: { origin, 'content-type': 'application/json' },
-    body: JSON.stringify({ query: '{ __typename }' }),
+    body: JSON.stringify({ query }),
   });
 }
 
@@ -57,6 +57,25 @@ describe('CORS on /graphql', () => {
       const answer = await post(t, APP);
       expect(answer.status).toBe(200);
       expect(answer.headers.get('access-control-allow-origin')).toBe(APP);
+    });
+
+    it('runs a known operation through the CORS chain, with its headers, as Apollo answered it', async () => {
+      const known = async () => {
+        const text = await (await fetch(t.app.url.replace('/graphql', '/metrics'))).text();
+        return Number(/^tollgate_graphql_known_operations_total (\S+)$/m.exec(text)?.[1] ?? 0);
+      };
+      const before = await known();
+      const query = '{ __typename } # new to this server';
+      const first = await post(t, APP, query);
+      expect(await known()).toBe(before);
+      const second = await post(t, APP, query);
+      expect(await known()).toBe(before + 1);
+      for (const answer of [first, second]) {
+        expect(answer.status).toBe(200);
+        expect(answer.headers.get('access-control-allow-origin')).toBe(APP);
+        expect(answer.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      }
+      expect(await second.json()).toEqual(await first.json());
     });
 
     it('allows no other origin', async () => {
