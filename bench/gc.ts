@@ -3,7 +3,8 @@
  * `nodejs_gc_duration_seconds` histogram, by kind). A collection stops the event loop, so at a
  * steady rate its pauses are what the slowest answers wait for. Beside them, its ledger batches
  * (`tollgate_ledger_batch_seconds` and `_items`): one runs at a time, so how many items each
- * carries and how long each takes bound what the group commit can do.
+ * carries and how long each takes bound what the group commit can do. And how many GraphQL calls
+ * ran on the known path (a document Apollo validated before, run straight on graphql-js).
  */
 
 export interface GcCounts {
@@ -12,6 +13,8 @@ export interface GcCounts {
   /** Collections that paused over 10 ms (the histogram's 0.01 bucket). */
   over10ms: number;
   ledger: { batches: number; items: number; seconds: number };
+  /** GraphQL POSTs run on the known path (src/server/known-operations.ts). */
+  knownOperations: number;
 }
 
 export interface GcDelta {
@@ -24,6 +27,8 @@ export interface GcDelta {
   batches: number;
   itemsPerBatch: number;
   msPerBatch: number;
+  /** GraphQL POSTs run on the known path during the scenario. */
+  knownOperations: number;
 }
 
 export async function gcCounts(origin: string): Promise<GcCounts | undefined> {
@@ -53,7 +58,12 @@ export async function gcCounts(origin: string): Promise<GcCounts | undefined> {
       items: metric('tollgate_ledger_batch_items_sum'),
       seconds: metric('tollgate_ledger_batch_seconds_sum'),
     };
-    return { byKind, over10ms: total - upTo10ms, ledger };
+    return {
+      byKind,
+      over10ms: total - upTo10ms,
+      ledger,
+      knownOperations: metric('tollgate_graphql_known_operations_total'),
+    };
   } catch {
     return undefined;
   }
@@ -78,5 +88,6 @@ export function gcDelta(before: GcCounts | undefined, after: GcCounts | undefine
     batches,
     itemsPerBatch: batches > 0 ? (after.ledger.items - before.ledger.items) / batches : 0,
     msPerBatch: batches > 0 ? ((after.ledger.seconds - before.ledger.seconds) * 1000) / batches : 0,
+    knownOperations: after.knownOperations - before.knownOperations,
   };
 }

@@ -357,10 +357,14 @@ export function formatGc(rows: ScenarioRow[]): string[] {
       (r) =>
         `  ${r.name}: ${r.gc!.minor} minor (${fixed(r.gc!.minorMs)} ms), ${r.gc!.major} major ` +
         `(${fixed(r.gc!.majorMs)} ms), ${r.gc!.over10ms} paused over 10 ms; ` +
-        `${r.gc!.batches} ledger batches of ${fixed(r.gc!.itemsPerBatch)} items, ${fixed(r.gc!.msPerBatch, 2)} ms each`,
+        `${r.gc!.batches} ledger batches of ${fixed(r.gc!.itemsPerBatch)} items, ${fixed(r.gc!.msPerBatch, 2)} ms each` +
+        (r.target === 'graphql' ? `; ${r.gc!.knownOperations} known operations` : ''),
     );
   return lines.length
-    ? ['Tollgate garbage collections and ledger batches (its /metrics, per scenario):', ...lines]
+    ? [
+        'Tollgate garbage collections, ledger batches and known GraphQL operations (its /metrics, per scenario):',
+        ...lines,
+      ]
     : [];
 }
 

@@ -5,6 +5,8 @@ import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -111,6 +113,8 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   });
   const operationLog = (extra: WsExtra, id: string) =>
     requestLogger(log, { requestId: `${extra.connectionId ?? 'ws'}:${id}` });
+  const logUnexpected = (error: unknown, contextValue: Context) =>
+    (contextValue.log ?? log).error({ err: error }, 'internal error');
   const tagErrors = (errors: readonly GraphQLError[], contextValue: Context) => {
     const requestLog = contextValue.log;
     if (requestLog) for (const error of errors) errorLogs.set(error, requestLog);
@@ -125,6 +129,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     schema,
     formatError,
     encountered: (errors, contextValue) => tagErrors(errors, contextValue as Context),
+    unexpected: (error, contextValue) => logUnexpected(error, contextValue as Context),
   });
   const limits = queryLimits(config.introspection);
   // graphql-ws validates with exactly the rules Apollo applies over HTTP.
@@ -247,6 +252,10 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
       ApolloServerPluginInlineTraceDisabled(),
       // GET /graphql from a browser is the explorer's (explorerPages), never Apollo's CDN-loaded page.
       ApolloServerPluginLandingPageDisabled(),
+      // No Apollo Studio for a self-hosted gateway, even with APOLLO_KEY in the environment: its
+      // reports would also miss the known operations, which run outside Apollo's pipeline.
+      ApolloServerPluginUsageReportingDisabled(),
+      ApolloServerPluginSchemaReportingDisabled(),
       // GraphQL over HTTP: a request error is 200 to application/json clients, 400 to graphql-response+json ones.
       graphqlOverHttpStatus(),
       {
@@ -256,7 +265,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
         // A step of Apollo's own pipeline failed: Apollo answers with a bare "Internal server
         // error" that no hook sees, so the cause is logged here, under the request's id.
         async unexpectedErrorProcessingRequest({ requestContext, error }) {
-          (requestContext.contextValue.log ?? log).error({ err: error }, 'internal error');
+          logUnexpected(error, requestContext.contextValue);
         },
       },
       known.plugin,

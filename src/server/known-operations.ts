@@ -3,8 +3,8 @@ import Negotiator from 'negotiator';
 import {
   execute,
   getOperationAST,
+  GraphQLError,
   type DocumentNode,
-  type GraphQLError,
   type GraphQLFormattedError,
   type GraphQLSchema,
   type OperationDefinitionNode,
@@ -26,7 +26,10 @@ import {
  *
  * Apollo's plugins that act on an executed operation's errors are mirrored by `encountered` (the
  * request's logger tagged on each error); graphql-armor's suggestion mask is not, as on graphql-ws:
- * suggestions come only from validating and coercing, which never run here.
+ * GraphQL's suggestions come from validating and coercing, which never run here, and formatError
+ * answers a domain error with its own message. (A resolver throwing a GraphQLError whose message
+ * holds a "Did you mean" would keep it here; none does.) Apollo's usage and schema reporting are
+ * off (http.ts), so no report misses the operations run here.
  */
 
 /** Apollo's single-result media types, in the order it negotiates them. */
@@ -36,9 +39,13 @@ export const MEDIA_TYPES = {
   jsonCallback: 'application/json; callbackSpec=1.0; charset=utf-8',
 } as const;
 
-/** At most this many documents, of at most this many characters in all, are remembered. */
+/**
+ * At most this many documents, of at most this many characters in all (a parsed document holds
+ * tens of bytes per character of its text, comments included), the least recently used forgotten
+ * first: a client sending new texts costs the others speed, never memory.
+ */
 const MAX_DOCUMENTS = 500;
-const MAX_CHARS = 2_000_000;
+const MAX_CHARS = 500_000;
 /** Accept headers whose negotiated media type is remembered (clients send a handful). */
 const MAX_ACCEPTS = 100;
 
@@ -61,6 +68,8 @@ export interface KnownOperationsDeps {
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   /** What the server's Apollo plugins do with an executed operation's errors (didEncounterErrors). */
   encountered(errors: readonly GraphQLError[], contextValue: unknown): void;
+  /** What they do when the pipeline itself throws (unexpectedErrorProcessingRequest). */
+  unexpected(error: unknown, contextValue: unknown): void;
 }
 
 export class KnownOperations {
@@ -69,11 +78,13 @@ export class KnownOperations {
   private open = true;
   private readonly mediaTypes = new Map<string, string | null>();
 
+  // Learned once Apollo is about to execute: every plugin's didResolveOperation let it through, and
+  // none answered it instead.
   private readonly listener: GraphQLRequestListener<object> = {
-    didResolveOperation: async ({ source, document, operation }) => {
-      // undefined (despite the type) when operationName names no operation
+    executionDidStart: async ({ source, document, operation }) => {
       const kind = (operation as OperationDefinitionNode | undefined)?.operation;
       if (kind === 'query' || kind === 'mutation') this.remember(source, document);
+      return undefined;
     },
   };
 
@@ -98,6 +109,9 @@ export class KnownOperations {
     if (variables != null && !isRecord(variables)) return undefined;
     const document = this.documents.get(query);
     if (!document) return undefined;
+    // the most recently used last
+    this.documents.delete(query);
+    this.documents.set(query, document);
     const operation = getOperationAST(document, operationName);
     if (operation?.operation !== 'query' && operation?.operation !== 'mutation') return undefined;
     return { document, operationName: operationName ?? undefined, variables: variables ?? undefined };
@@ -127,6 +141,17 @@ export class KnownOperations {
    * (its variables), which Apollo then answers.
    */
   async execute(operation: KnownOperation, contextValue: unknown): Promise<KnownAnswer | undefined> {
+    try {
+      return await this.executeOrThrow(operation, contextValue);
+    } catch (error) {
+      return this.internalError(error, contextValue);
+    }
+  }
+
+  private async executeOrThrow(
+    operation: KnownOperation,
+    contextValue: unknown,
+  ): Promise<KnownAnswer | undefined> {
     const result = await execute({
       schema: this.deps.schema,
       document: operation.document,
@@ -147,6 +172,23 @@ export class KnownOperations {
   }
 
   /**
+   * What Apollo answers when its pipeline itself throws (a result that does not serialize, say):
+   * the cause logged (the server's unexpectedErrorProcessingRequest hook), then a bare internal
+   * error through formatError, status 500.
+   */
+  private internalError(error: unknown, contextValue: unknown): KnownAnswer {
+    this.deps.unexpected(error, contextValue);
+    const internal = new GraphQLError('Internal server error', {
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+    const answer: KnownAnswer = { status: 500, headers: new Map(), body: '' };
+    const formatted = this.formatExecutionError(internal, answer);
+    answer.status = 500;
+    answer.body = `${JSON.stringify({ errors: [formatted] })}\n`;
+    return answer;
+  }
+
+  /**
    * Apollo's normalizeAndFormatErrors for one error, without stack traces: a missing code becomes
    * INTERNAL_SERVER_ERROR, an `http` extension sets the answer's status and headers and is removed,
    * and a formatError that throws yields a bare internal error.
@@ -160,7 +202,8 @@ export class KnownOperations {
       const head = extensions.http;
       if (isHttpHead(head)) {
         if (head.status) answer.status = head.status;
-        for (const [name, value] of head.headers ?? []) answer.headers.set(name, value);
+        // (Apollo's HeaderMap lowercases names)
+        for (const [name, value] of head.headers ?? []) answer.headers.set(name.toLowerCase(), value);
         delete extensions.http;
       }
       return this.deps.formatError({ ...error.toJSON(), extensions }, error);

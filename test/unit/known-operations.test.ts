@@ -1,9 +1,10 @@
 import { buildSchema, GraphQLError, parse, type DocumentNode, type OperationDefinitionNode } from 'graphql';
-import type { GraphQLRequestContextDidResolveOperation } from '@apollo/server';
+import type { GraphQLRequestContextExecutionDidStart } from '@apollo/server';
 import { KnownOperations, MEDIA_TYPES } from '../../src/server/known-operations';
 
 const schema = buildSchema(`
-  type Query { hello: String, fail: String, teapot: String, broken: String }
+  scalar Raw
+  type Query { hello: String, fail: String, teapot: String, broken: String, raw: Raw }
   type Mutation { touch: Int }
   type Subscription { ticks: Int }
 `);
@@ -22,21 +23,26 @@ fields.teapot!.resolve = () => {
 fields.broken!.resolve = () => {
   throw new Error('a bug');
 };
+// a value JSON cannot write: the answer's serialization throws
+fields.raw!.resolve = () => BigInt(1);
 
 function known(formatError = (formatted: unknown) => formatted): {
   ops: KnownOperations;
   encountered: GraphQLError[];
+  unexpected: unknown[];
 } {
   const encountered: GraphQLError[] = [];
+  const unexpected: unknown[] = [];
   const ops = new KnownOperations({
     schema,
     formatError: formatError as never,
     encountered: (errors) => encountered.push(...errors),
+    unexpected: (error) => unexpected.push(error),
   });
-  return { ops, encountered };
+  return { ops, encountered, unexpected };
 }
 
-/** What Apollo's pipeline tells the plugin once it resolved an operation of a validated document. */
+/** What Apollo's pipeline tells the plugin as it starts executing an operation of a validated document. */
 async function learn(ops: KnownOperations, source: string, operationName?: string): Promise<DocumentNode> {
   const document = parse(source);
   const operation = document.definitions.find(
@@ -44,11 +50,11 @@ async function learn(ops: KnownOperations, source: string, operationName?: strin
       d.kind === 'OperationDefinition' && (!operationName || d.name?.value === operationName),
   );
   const listener = await ops.plugin.requestDidStart!({} as never);
-  await listener!.didResolveOperation!({
+  await listener!.executionDidStart!({
     source,
     document,
     operation,
-  } as GraphQLRequestContextDidResolveOperation<object>);
+  } as GraphQLRequestContextExecutionDidStart<object>);
   return document;
 }
 
@@ -85,12 +91,25 @@ describe('KnownOperations', () => {
     expect(ops.match({ query: 'query A { hello } mutation B { touch }', operationName: 'B' })).toBeDefined();
   });
 
-  it('remembers at most 500 documents, forgetting the oldest first', async () => {
+  it('remembers at most 500 documents, forgetting the least recently used first', async () => {
     const { ops } = known();
-    for (let i = 0; i < 501; i++) await learn(ops, `{ hello } # ${i}`);
-    expect(ops.match({ query: '{ hello } # 0' })).toBeUndefined();
-    expect(ops.match({ query: '{ hello } # 1' })).toBeDefined();
+    for (let i = 0; i < 500; i++) await learn(ops, `{ hello } # ${i}`);
+    expect(ops.match({ query: '{ hello } # 0' })).toBeDefined();
+    await learn(ops, '{ hello } # 500');
+    expect(ops.match({ query: '{ hello } # 0' })).toBeDefined();
+    expect(ops.match({ query: '{ hello } # 1' })).toBeUndefined();
     expect(ops.match({ query: '{ hello } # 500' })).toBeDefined();
+  });
+
+  it('remembers at most 500,000 characters of documents, and no document of over 50,000', async () => {
+    const { ops } = known();
+    const padded = (i: number) => `{ hello } # ${String(i).padEnd(40_000, '.')}`;
+    await learn(ops, `{ hello } # ${'.'.repeat(50_001)}`);
+    expect(ops.match({ query: `{ hello } # ${'.'.repeat(50_001)}` })).toBeUndefined();
+    for (let i = 0; i < 13; i++) await learn(ops, padded(i));
+    expect(ops.match({ query: padded(0) })).toBeUndefined();
+    expect(ops.match({ query: padded(1) })).toBeDefined();
+    expect(ops.match({ query: padded(12) })).toBeDefined();
   });
 
   it('stops taking operations once Apollo stops', async () => {
@@ -146,6 +165,7 @@ describe('KnownOperations', () => {
     expect(encountered.map((e) => e.message)).toEqual(['no']);
     const teapot = await run('{ teapot }');
     expect(teapot?.status).toBe(418);
+    // Apollo's HeaderMap lowercases the names
     expect(teapot?.headers).toEqual(new Map([['x-tea', 'earl grey']]));
     expect(JSON.parse(teapot!.body).errors).toEqual([
       expect.objectContaining({ message: 'short and stout', extensions: { code: 'BAD_REQUEST' } }),
@@ -167,5 +187,19 @@ describe('KnownOperations', () => {
     expect(seen).toEqual([
       expect.objectContaining({ message: 'a bug', extensions: { code: 'INTERNAL_SERVER_ERROR' } }),
     ]);
+  });
+
+  it('answers a failure of its own as Apollo answers one of its pipeline: logged, a bare 500', async () => {
+    const { ops, unexpected } = known();
+    const answer = await ops.execute(
+      { document: parse('{ raw }'), operationName: undefined, variables: undefined },
+      {},
+    );
+    expect(answer).toEqual({
+      status: 500,
+      headers: new Map(),
+      body: '{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}\n',
+    });
+    expect(unexpected).toEqual([expect.any(TypeError)]);
   });
 });
