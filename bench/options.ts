@@ -6,6 +6,9 @@ import { DEFAULT_APP_DIR } from './tollgate';
  * Command-line options of `npm run bench -- ...`:
  *   --quick                 3 s per scenario (default 10 s), 1 s warm-ups
  *   --duration N            N seconds per scenario
+ *   --rounds R              each scenario's seconds in R slices, the whole list run R times in turn and
+ *                           each scenario's slices summed (default 1): the floor, the peer and Tollgate
+ *                           then meet the machine's slow and fast stretches alike
  *   --upstream-latency MS   the fake upstream answers after MS ms (default 0)
  *   --connections N         the concurrent scenario's connections (default 50)
  *   --rate N                the fixed-rate scenarios' requests per second (default 500; soak: 200)
@@ -31,6 +34,8 @@ import { DEFAULT_APP_DIR } from './tollgate';
 
 export interface Options {
   durationS: number;
+  /** The scenario list runs this many times, each scenario for durationS / rounds; rows are summed. */
+  rounds: number;
   warmupS: number;
   upstreamLatencyMs: number;
   connections: number;
@@ -64,6 +69,7 @@ export function parseOptions(): Options {
     options: {
       quick: { type: 'boolean', default: false },
       duration: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
       'upstream-latency': { type: 'string', default: '0' },
       connections: { type: 'string', default: '50' },
       rate: { type: 'string' },
@@ -88,8 +94,12 @@ export function parseOptions(): Options {
   };
   const durationS = num('duration', values.duration, values.quick ? 3 : 10, 1);
   const soakMinutes = values.soak === undefined ? undefined : num('soak', values.soak, 0, 0.5);
+  const rounds = Math.floor(num('rounds', values.rounds, 1, 1));
+  if (durationS / rounds < 1)
+    throw new Error('--rounds: each slice must last at least 1 s (--duration / --rounds)');
   return {
     durationS,
+    rounds,
     warmupS: values.quick ? 1 : 2,
     upstreamLatencyMs: num('upstream-latency', values['upstream-latency'], 0, 0),
     connections: num('connections', values.connections, 50, 1),

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startFakeUpstream } from './fake-upstream';
 import { STACK_DOORS, startFloor } from './floor';
+import { sumSlices, type Slice } from './rounds';
 import { startStackFloor } from './stack-floor';
 import { checkLedger, graphqlLedger, postgresLedger, type DbStats } from './ledger';
 import { runClosedLoop } from './load';
@@ -206,15 +207,26 @@ async function main(): Promise<number> {
       soak = result.soak;
       if (soak.firstError) log(`  first error: ${soak.firstError}`);
     }
-    for (const s of o.soakMinutes === undefined
-      ? scenarios(o, floor !== undefined, peer !== undefined, stacks.graphql !== undefined)
-      : []) {
-      log(`${s.name} for ${o.durationS} s`);
-      const { load, row } = await runScenario(env, s, o);
-      if (throughTollgate(s.target)) {
-        clientSuccesses += load.ok;
-        scenarioSuccesses += load.ok;
+    const list =
+      o.soakMinutes === undefined
+        ? scenarios(o, floor !== undefined, peer !== undefined, stacks.graphql !== undefined)
+        : [];
+    const slices = new Map<string, Slice[]>();
+    const sliceS = o.durationS / o.rounds;
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const s of list) {
+        log(`${s.name} for ${sliceS} s${o.rounds > 1 ? ` (round ${round} of ${o.rounds})` : ''}`);
+        const { load, row } = await runScenario(env, s, { ...o, durationS: sliceS });
+        if (throughTollgate(s.target)) {
+          clientSuccesses += load.ok;
+          scenarioSuccesses += load.ok;
+        }
+        if (row.firstError) log(`  first error: ${row.firstError}`);
+        slices.set(s.name, [...(slices.get(s.name) ?? []), { row, latencies: load.latencies }]);
       }
+    }
+    for (const s of list) {
+      const row = sumSlices(slices.get(s.name) ?? []);
       const base = rows.find((r) => r.name === s.baseline);
       if (base) {
         row.addedMs = {
@@ -222,7 +234,6 @@ async function main(): Promise<number> {
           p99: row.latencyMs.p99 - base.latencyMs.p99,
         };
       }
-      if (row.firstError) log(`  first error: ${row.firstError}`);
       rows.push(row);
     }
 
@@ -269,7 +280,7 @@ async function main(): Promise<number> {
         '',
         `Tollgate benchmark, ${report.date}, ${report.machine.cpus} x ${report.machine.model}, Node ${report.machine.node}`,
         `app: ${o.appDir} (${report.app.git ?? 'not a git checkout'})`,
-        `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${soak ? `soak ${o.soakMinutes} min at ${o.rate}/s` : `${o.durationS} s per scenario`}${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
+        `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${soak ? `soak ${o.soakMinutes} min at ${o.rate}/s` : `${o.durationS} s per scenario${o.rounds > 1 ? ` in ${o.rounds} rounds` : ''}`}${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
         ...(peerStatus ? [`peer: ${describePeer(peerStatus)}`] : []),
         '',
         ...(soak
