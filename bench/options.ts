@@ -94,7 +94,8 @@ export function parseOptions(): Options {
   };
   const durationS = num('duration', values.duration, values.quick ? 3 : 10, 1);
   const soakMinutes = values.soak === undefined ? undefined : num('soak', values.soak, 0, 0.5);
-  const rounds = Math.floor(num('rounds', values.rounds, 1, 1));
+  const rounds = num('rounds', values.rounds, 1, 1);
+  if (!Number.isInteger(rounds)) throw new Error('--rounds must be a whole number');
   if (durationS / rounds < 1)
     throw new Error('--rounds: each slice must last at least 1 s (--duration / --rounds)');
   return {

@@ -10,6 +10,8 @@ import type { ScenarioRow } from './report';
 export interface Slice {
   row: ScenarioRow;
   latencies: number[];
+  /** From the slice's first request to its last answer (0 answers still took their time). */
+  elapsedS: number;
 }
 
 export function sumSlices(slices: Slice[]): ScenarioRow {
@@ -17,7 +19,7 @@ export function sumSlices(slices: Slice[]): ScenarioRow {
   if (!first) throw new Error('no slices to sum');
   if (slices.length === 1) return first.row;
   const rows = slices.map((s) => s.row);
-  const seconds = rows.map((r) => (r.reqPerS > 0 ? r.responses / r.reqPerS : 0));
+  const seconds = slices.map((s) => s.elapsedS);
   const totalSeconds = seconds.reduce((a, b) => a + b, 0);
   const sum = (of: (r: ScenarioRow) => number | undefined) =>
     rows.some((r) => of(r) !== undefined) ? rows.reduce((a, r) => a + (of(r) ?? 0), 0) : undefined;

@@ -215,14 +215,19 @@ async function main(): Promise<number> {
     const sliceS = o.durationS / o.rounds;
     for (let round = 1; round <= o.rounds; round++) {
       for (const s of list) {
-        log(`${s.name} for ${sliceS} s${o.rounds > 1 ? ` (round ${round} of ${o.rounds})` : ''}`);
+        log(
+          `${s.name} for ${Number(sliceS.toFixed(2))} s${o.rounds > 1 ? ` (round ${round} of ${o.rounds})` : ''}`,
+        );
         const { load, row } = await runScenario(env, s, { ...o, durationS: sliceS });
         if (throughTollgate(s.target)) {
           clientSuccesses += load.ok;
           scenarioSuccesses += load.ok;
         }
         if (row.firstError) log(`  first error: ${row.firstError}`);
-        slices.set(s.name, [...(slices.get(s.name) ?? []), { row, latencies: load.latencies }]);
+        slices.set(s.name, [
+          ...(slices.get(s.name) ?? []),
+          { row, latencies: load.latencies, elapsedS: load.elapsedS },
+        ]);
       }
     }
     for (const s of list) {

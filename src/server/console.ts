@@ -68,7 +68,7 @@ function securityHeaders(res: Response): void {
     'referrer-policy': 'no-referrer',
     'x-frame-options': 'DENY',
     'cross-origin-opener-policy': 'same-origin',
-    // no content hashes in the file names: revalidate every time (ETag / Last-Modified)
+    // no content hashes in the file names: revalidate every time (Last-Modified)
     'cache-control': 'no-cache',
   });
 }

@@ -129,7 +129,6 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
     schema,
     formatError,
     encountered: (errors, contextValue) => tagErrors(errors, contextValue as Context),
-    unexpected: (error, contextValue) => logUnexpected(error, contextValue as Context),
   });
   const limits = queryLimits(config.introspection);
   // graphql-ws validates with exactly the rules Apollo applies over HTTP.
@@ -284,6 +283,10 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   await apollo.start();
 
   app.disable('x-powered-by');
+  // No ETags: nobody revalidates a POST's answer, and the paths that skip express write none, so
+  // each answer is the same whichever path served it. (The console's and the explorer's files
+  // revalidate by Last-Modified.)
+  app.set('etag', false);
   // The doors first: express tries each mounted layer in turn, so every call would otherwise pay
   // for matching the pages and probes before them. (The explorer answers a browser's GET /graphql,
   // so it stays before Apollo; for anything but a GET it is one comparison.)

@@ -68,8 +68,6 @@ export interface KnownOperationsDeps {
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   /** What the server's Apollo plugins do with an executed operation's errors (didEncounterErrors). */
   encountered(errors: readonly GraphQLError[], contextValue: unknown): void;
-  /** What they do when the pipeline itself throws (unexpectedErrorProcessingRequest). */
-  unexpected(error: unknown, contextValue: unknown): void;
 }
 
 export class KnownOperations {
@@ -172,18 +170,23 @@ export class KnownOperations {
   }
 
   /**
-   * What Apollo answers when its pipeline itself throws (a result that does not serialize, say):
-   * the cause logged (the server's unexpectedErrorProcessingRequest hook), then a bare internal
-   * error through formatError, status 500.
+   * What Apollo answers when answering itself fails (a result that does not serialize, say): the
+   * error through formatError, which logs it and masks it, with status 500.
    */
   private internalError(error: unknown, contextValue: unknown): KnownAnswer {
-    this.deps.unexpected(error, contextValue);
-    const internal = new GraphQLError('Internal server error', {
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
-    });
+    const graphqlError =
+      error instanceof GraphQLError
+        ? error
+        : new GraphQLError(
+            error instanceof Error ? error.message : `Unexpected error value: ${String(error)}`,
+            {
+              originalError: error instanceof Error ? error : undefined,
+            },
+          );
+    // tagged, so its log line names the request
+    this.deps.encountered([graphqlError], contextValue);
     const answer: KnownAnswer = { status: 500, headers: new Map(), body: '' };
-    const formatted = this.formatExecutionError(internal, answer);
-    answer.status = 500;
+    const formatted = this.formatExecutionError(graphqlError, answer, error);
     answer.body = `${JSON.stringify({ errors: [formatted] })}\n`;
     return answer;
   }
@@ -193,7 +196,11 @@ export class KnownOperations {
    * INTERNAL_SERVER_ERROR, an `http` extension sets the answer's status and headers and is removed,
    * and a formatError that throws yields a bare internal error.
    */
-  private formatExecutionError(error: GraphQLError, answer: KnownAnswer): GraphQLFormattedError {
+  private formatExecutionError(
+    error: GraphQLError,
+    answer: KnownAnswer,
+    original: unknown = error,
+  ): GraphQLFormattedError {
     try {
       const extensions: Record<string, unknown> = {
         ...error.extensions,
@@ -206,7 +213,7 @@ export class KnownOperations {
         for (const [name, value] of head.headers ?? []) answer.headers.set(name.toLowerCase(), value);
         delete extensions.http;
       }
-      return this.deps.formatError({ ...error.toJSON(), extensions }, error);
+      return this.deps.formatError({ ...error.toJSON(), extensions }, original);
     } catch {
       return { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     }

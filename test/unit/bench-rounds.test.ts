@@ -48,8 +48,8 @@ describe("the bench's rounds: a scenario's slices summed into one row", () => {
   it('sums counts, takes rates and CPU over the summed time and latencies from every answer', () => {
     // 1 s at 1,000/s and 3 s at 500/s: 2,500 answers in 4 s
     const summed = sumSlices([
-      { row: row(1000, 1000, 80), latencies: [1, 2, 3] },
-      { row: row(500, 1500, 40, { firstError: 'boom' }), latencies: [4, 5, 6, 7] },
+      { row: row(1000, 1000, 80), latencies: [1, 2, 3], elapsedS: 1 },
+      { row: row(500, 1500, 40, { firstError: 'boom' }), latencies: [4, 5, 6, 7], elapsedS: 3 },
     ]);
     expect(summed.reqPerS).toBe(625);
     expect(summed.responses).toBe(2500);
@@ -69,8 +69,17 @@ describe("the bench's rounds: a scenario's slices summed into one row", () => {
     });
   });
 
+  it('counts the time of a slice that got no answer', () => {
+    const summed = sumSlices([
+      { row: row(1000, 1000, 80), latencies: [1], elapsedS: 1 },
+      { row: row(0, 0, 0), latencies: [], elapsedS: 1 },
+    ]);
+    expect(summed.reqPerS).toBe(500);
+    expect(summed.tollgate?.cpuPct).toBe(40);
+  });
+
   it('leaves a single slice as it is', () => {
     const only = row(100, 300, 10);
-    expect(sumSlices([{ row: only, latencies: [] }])).toBe(only);
+    expect(sumSlices([{ row: only, latencies: [], elapsedS: 3 }])).toBe(only);
   });
 });

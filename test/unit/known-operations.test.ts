@@ -26,20 +26,17 @@ fields.broken!.resolve = () => {
 // a value JSON cannot write: the answer's serialization throws
 fields.raw!.resolve = () => BigInt(1);
 
-function known(formatError = (formatted: unknown) => formatted): {
+function known(formatError: (formatted: unknown, cause: unknown) => unknown = (formatted) => formatted): {
   ops: KnownOperations;
   encountered: GraphQLError[];
-  unexpected: unknown[];
 } {
   const encountered: GraphQLError[] = [];
-  const unexpected: unknown[] = [];
   const ops = new KnownOperations({
     schema,
     formatError: formatError as never,
     encountered: (errors) => encountered.push(...errors),
-    unexpected: (error) => unexpected.push(error),
   });
-  return { ops, encountered, unexpected };
+  return { ops, encountered };
 }
 
 /** What Apollo's pipeline tells the plugin as it starts executing an operation of a validated document. */
@@ -189,8 +186,13 @@ describe('KnownOperations', () => {
     ]);
   });
 
-  it('answers a failure of its own as Apollo answers one of its pipeline: logged, a bare 500', async () => {
-    const { ops, unexpected } = known();
+  it('answers a failure of its own as Apollo answers a failure to answer: formatError on the cause, 500', async () => {
+    const causes: unknown[] = [];
+    const { ops, encountered } = known((_formatted, cause) => {
+      causes.push(cause);
+      // what the server's formatError makes of an internal error: logged, masked
+      return { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    });
     const answer = await ops.execute(
       { document: parse('{ raw }'), operationName: undefined, variables: undefined },
       {},
@@ -200,6 +202,8 @@ describe('KnownOperations', () => {
       headers: new Map(),
       body: '{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}\n',
     });
-    expect(unexpected).toEqual([expect.any(TypeError)]);
+    // the cause itself, as Apollo passes it, and tagged with the request like any other error
+    expect(causes).toEqual([expect.any(TypeError)]);
+    expect(encountered).toEqual([expect.objectContaining({ originalError: causes[0] })]);
   });
 });
