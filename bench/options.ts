@@ -9,6 +9,8 @@ import { DEFAULT_APP_DIR } from './tollgate';
  *   --rounds R              each scenario's seconds in R slices, the whole list run R times in turn and
  *                           each scenario's slices summed (default 1): the floor, the peer and Tollgate
  *                           then meet the machine's slow and fast stretches alike
+ *   --slice-warmup S        before each slice, S seconds of the same target unmeasured (default 0): every
+ *                           row then starts warm, not only the one that follows its own process's
  *   --upstream-latency MS   the fake upstream answers after MS ms (default 0)
  *   --connections N         the concurrent scenario's connections (default 50)
  *   --rate N                the fixed-rate scenarios' requests per second (default 500; soak: 200)
@@ -36,6 +38,8 @@ export interface Options {
   durationS: number;
   /** The scenario list runs this many times, each scenario for durationS / rounds; rows are summed. */
   rounds: number;
+  /** Unmeasured seconds of each target right before each of its slices (0: none). */
+  sliceWarmupS: number;
   warmupS: number;
   upstreamLatencyMs: number;
   connections: number;
@@ -70,6 +74,7 @@ export function parseOptions(): Options {
       quick: { type: 'boolean', default: false },
       duration: { type: 'string' },
       rounds: { type: 'string', default: '1' },
+      'slice-warmup': { type: 'string', default: '0' },
       'upstream-latency': { type: 'string', default: '0' },
       connections: { type: 'string', default: '50' },
       rate: { type: 'string' },
@@ -101,6 +106,7 @@ export function parseOptions(): Options {
   return {
     durationS,
     rounds,
+    sliceWarmupS: num('slice-warmup', values['slice-warmup'], 0, 0),
     warmupS: values.quick ? 1 : 2,
     upstreamLatencyMs: num('upstream-latency', values['upstream-latency'], 0, 0),
     connections: num('connections', values.connections, 50, 1),

@@ -218,6 +218,14 @@ async function main(): Promise<number> {
         log(
           `${s.name} for ${Number(sliceS.toFixed(2))} s${o.rounds > 1 ? ` (round ${round} of ${o.rounds})` : ''}`,
         );
+        if (o.sliceWarmupS > 0) {
+          // (a target idle for a while starts cold: V8 shrinks an idle heap, caches go cold)
+          const warm = await runClosedLoop(env.targets[s.target], {
+            connections: s.load.kind === 'closed' ? s.load.connections : 10,
+            durationS: o.sliceWarmupS,
+          });
+          if (throughTollgate(s.target)) clientSuccesses += warm.ok;
+        }
         const { load, row } = await runScenario(env, s, { ...o, durationS: sliceS });
         if (throughTollgate(s.target)) {
           clientSuccesses += load.ok;
@@ -285,7 +293,7 @@ async function main(): Promise<number> {
         '',
         `Tollgate benchmark, ${report.date}, ${report.machine.cpus} x ${report.machine.model}, Node ${report.machine.node}`,
         `app: ${o.appDir} (${report.app.git ?? 'not a git checkout'})`,
-        `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${soak ? `soak ${o.soakMinutes} min at ${o.rate}/s` : `${o.durationS} s per scenario${o.rounds > 1 ? ` in ${o.rounds} rounds` : ''}`}${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
+        `database: ${report.database}${o.dbSettings.length ? ` (${o.dbSettings.join(', ')})` : ''}; upstream latency ${o.upstreamLatencyMs} ms; ${soak ? `soak ${o.soakMinutes} min at ${o.rate}/s` : `${o.durationS} s per scenario${o.rounds > 1 ? ` in ${o.rounds} rounds` : ''}${o.sliceWarmupS > 0 ? `, each slice after ${o.sliceWarmupS} s of warm-up` : ''}`}${o.budgets ? '' : '; NO BUDGETS (diagnostic run)'}`,
         ...(peerStatus ? [`peer: ${describePeer(peerStatus)}`] : []),
         '',
         ...(soak
