@@ -113,8 +113,6 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
   });
   const operationLog = (extra: WsExtra, id: string) =>
     requestLogger(log, { requestId: `${extra.connectionId ?? 'ws'}:${id}` });
-  const logUnexpected = (error: unknown, contextValue: Context) =>
-    (contextValue.log ?? log).error({ err: error }, 'internal error');
   const tagErrors = (errors: readonly GraphQLError[], contextValue: Context) => {
     const requestLog = contextValue.log;
     if (requestLog) for (const error of errors) errorLogs.set(error, requestLog);
@@ -264,7 +262,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<HttpServer> {
         // A step of Apollo's own pipeline failed: Apollo answers with a bare "Internal server
         // error" that no hook sees, so the cause is logged here, under the request's id.
         async unexpectedErrorProcessingRequest({ requestContext, error }) {
-          logUnexpected(error, requestContext.contextValue);
+          (requestContext.contextValue.log ?? log).error({ err: error }, 'internal error');
         },
       },
       known.plugin,

@@ -1,4 +1,4 @@
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import { toOpenAiRequest } from '../anthropic/anthropic-to-openai';
 import { toAnthropicErrorEvent, toAnthropicErrorReply } from '../anthropic/anthropic.errors';
 import { toAnthropicUsage } from '../anthropic/anthropic-usage';
@@ -9,7 +9,7 @@ import type { CompletionService } from '../completions/completion.service';
 import type { CompletionRequest, CompletionResult } from '../completions/completion.types';
 import {
   authenticateKey,
-  bodyProblem,
+  doorFailures,
   callRoute,
   logOf,
   requestIdOf,
@@ -50,6 +50,7 @@ export function messagesDoor(deps: MessagesDeps): { router: Router; direct: Dire
   // (mounted at /v1/messages)
   const routes = ['/', '/count_tokens'];
   const start = requestIds(deps.log, 'request-id');
+  const failures = doorFailures(deps, sendError, fail);
   router.use(routes, start, express.json({ limit: deps.maxBodyBytes }));
 
   const message = callRoute(
@@ -78,32 +79,14 @@ export function messagesDoor(deps: MessagesDeps): { router: Router; direct: Dire
       const estimate = await deps.completions.estimate(who, toPipelineRequest(body, req));
       res.json({ input_tokens: estimate.reservedPromptTokens });
     } catch (error) {
-      fail(logOf(res, deps.log), res, error);
+      failures.fail(res, error);
     }
   };
   router.post('/', message);
   router.post('/count_tokens', countTokens);
 
-  router.use(
-    routes,
-    (
-      error: Error & { status?: number; type?: string },
-      _req: Request,
-      res: Response,
-      _next: NextFunction,
-    ) => {
-      if (error.status && error.status >= 400 && error.status < 500) {
-        bodyError(res, error);
-        return;
-      }
-      fail(logOf(res, deps.log), res, error);
-    },
-  );
+  router.use(routes, failures.errorHandler);
   router.all(routes, (_req: Request, res: Response) => sendError(res, new NotFoundError('This endpoint')));
-  const bodyError = (res: Response, problem: { type?: string }) => {
-    const { error, status } = bodyProblem(problem, deps.maxBodyBytes);
-    sendError(res, error, status);
-  };
   return {
     router,
     direct: {
@@ -113,8 +96,8 @@ export function messagesDoor(deps: MessagesDeps): { router: Router; direct: Dire
       ]),
       start,
       maxBodyBytes: deps.maxBodyBytes,
-      bodyError,
-      fail: (res, error) => fail(logOf(res, deps.log), res, error),
+      bodyError: failures.bodyError,
+      fail: failures.fail,
     },
   };
 }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
+import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
 import { BadInputError, ForbiddenError } from '../../shared/errors';
 import { logResponseEnd, requestLogger, traceIdOf, type Logger } from '../../shared/logger';
 import type { AuthThrottle } from '../projects/auth-throttle';
@@ -130,16 +130,29 @@ export function tollgateFigures(
 }
 
 /**
- * A body the REST doors could not read, as they all answer it (each in its own wire shape): over
- * the limit is 413 naming it; anything else body-parser (or json-body.ts) refused, 400.
+ * How a REST door answers what its routes could not, in its own wire shape (`send`, and `fail` for
+ * a thrown error): a body it could not read (over the limit: 413 naming it; anything else
+ * body-parser or json-body.ts refused: 400), and whatever a handler let escape. The router's error
+ * handler and the direct path (DirectPosts) answer alike through these.
  */
-export function bodyProblem(
-  problem: { type?: string },
-  maxBodyBytes: number,
-): { error: BadInputError; status: number } {
-  return problem.type === 'entity.too.large'
-    ? { error: new BadInputError(`Request body is larger than ${maxBodyBytes} bytes`), status: 413 }
-    : { error: new BadInputError('The request body is not valid JSON'), status: 400 };
+export function doorFailures(
+  deps: { log: Logger; maxBodyBytes: number },
+  send: (res: Response, error: BadInputError, status: number) => void,
+  fail: (log: Logger, res: Response, error: unknown) => void,
+): Pick<DirectPosts, 'bodyError' | 'fail'> & { errorHandler: ErrorRequestHandler } {
+  const bodyError = (res: Response, problem: { type?: string }) =>
+    problem.type === 'entity.too.large'
+      ? send(res, new BadInputError(`Request body is larger than ${deps.maxBodyBytes} bytes`), 413)
+      : send(res, new BadInputError('The request body is not valid JSON'), 400);
+  const escaped = (res: Response, error: unknown) => fail(logOf(res, deps.log), res, error);
+  return {
+    bodyError,
+    fail: escaped,
+    errorHandler: (error: Error & { status?: number; type?: string }, _req, res, _next) => {
+      if (error.status && error.status >= 400 && error.status < 500) bodyError(res, error);
+      else escaped(res, error);
+    },
+  };
 }
 
 /**

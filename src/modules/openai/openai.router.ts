@@ -1,4 +1,4 @@
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import { publicError } from '../../shared/public-error';
 import { BadInputError, NotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -11,7 +11,7 @@ import type { CatalogService } from '../providers/catalog.service';
 import { sendOpenAiError } from './openai.errors';
 import {
   authenticateKey,
-  bodyProblem,
+  doorFailures,
   callRoute,
   logOf,
   requestIds,
@@ -37,6 +37,7 @@ export interface OpenAiDeps extends DoorAuth {
 export function openAiDoor(deps: OpenAiDeps): { router: Router; direct: DirectPosts } {
   const router = Router();
   const start = requestIds(deps.log);
+  const failures = doorFailures(deps, sendOpenAiError, fail);
   router.use(start);
   router.use(express.json({ limit: deps.maxBodyBytes }));
 
@@ -58,7 +59,7 @@ export function openAiDoor(deps: OpenAiDeps): { router: Router; direct: DirectPo
     try {
       res.json({ object: 'list', data: await listModels(req) });
     } catch (error) {
-      fail(logOf(res, deps.log), res, error);
+      failures.fail(res, error);
     }
   });
 
@@ -68,7 +69,7 @@ export function openAiDoor(deps: OpenAiDeps): { router: Router; direct: DirectPo
       if (!model) throw new NotFoundError(`Model "${req.params.id}"`);
       res.json(model);
     } catch (error) {
-      fail(logOf(res, deps.log), res, error);
+      failures.fail(res, error);
     }
   });
 
@@ -104,24 +105,7 @@ export function openAiDoor(deps: OpenAiDeps): { router: Router; direct: DirectPo
   router.use((_req: Request, res: Response) => {
     sendOpenAiError(res, new NotFoundError('This endpoint'));
   });
-  router.use(
-    (
-      error: Error & { status?: number; type?: string },
-      _req: Request,
-      res: Response,
-      _next: NextFunction,
-    ) => {
-      if (error.status && error.status >= 400 && error.status < 500) {
-        bodyError(res, error);
-        return;
-      }
-      fail(logOf(res, deps.log), res, error);
-    },
-  );
-  const bodyError = (res: Response, problem: { type?: string }) => {
-    const { error, status } = bodyProblem(problem, deps.maxBodyBytes);
-    sendOpenAiError(res, error, status);
-  };
+  router.use(failures.errorHandler);
 
   return {
     router,
@@ -132,8 +116,8 @@ export function openAiDoor(deps: OpenAiDeps): { router: Router; direct: DirectPo
       ]),
       start,
       maxBodyBytes: deps.maxBodyBytes,
-      bodyError,
-      fail: (res, error) => fail(logOf(res, deps.log), res, error),
+      bodyError: failures.bodyError,
+      fail: failures.fail,
     },
   };
 }
