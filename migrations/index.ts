@@ -6,6 +6,7 @@ import { LedgerFunctionsFromFiles1796119169850 } from './1796119169850-LedgerFun
 import { TokenClasses1796122955189 } from './1796122955189-TokenClasses';
 import { ManagedBy1796126333093 } from './1796126333093-ManagedBy';
 import { UsageRollups1796126380500 } from './1796126380500-UsageRollups';
+import { ActiveHoldsIndex1796172724051 } from './1796172724051-ActiveHoldsIndex';
 
 // Every migration, in order. `npm run migration:generate migrations/Name` writes a new file;
 // add its class here. Landed migrations are never edited. The ledger's SQL functions are not
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   TokenClasses1796122955189,
   ManagedBy1796126333093,
   UsageRollups1796126380500,
+  ActiveHoldsIndex1796172724051,
 ];

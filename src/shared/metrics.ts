@@ -75,12 +75,30 @@ export const tokensTotal = new client.Counter({
   registers: [registry],
 });
 
+/** Each budget's utilization as of its last charge here, by label and period: the gauge reads it when scraped. */
+const utilizations = new Map<string, { budget: string; period: string; value: number }>();
+
 export const budgetUtilization = new client.Gauge({
   name: 'tollgate_budget_utilization_ratio',
   help: '(spent + reserved) / limit of each budget in its current window, as of its last charge on this instance',
   labelNames: ['budget', 'period'] as const,
   registers: [registry],
+  collect() {
+    for (const { budget, period, value } of utilizations.values()) this.set({ budget, period }, value);
+  },
 });
+
+/**
+ * A charge's utilization of its budget. (Kept aside for the scrape: prom-client's gauge sorts its
+ * labels on every set, which every settle would pay for every budget it charged.)
+ */
+export function noteBudgetUtilization(budgetId: string, period: string, value: number): void {
+  const budget = budgetLabel.of(budgetId);
+  const key = `${budget} ${period}`;
+  const known = utilizations.get(key);
+  if (known) known.value = value;
+  else utilizations.set(key, { budget, period, value });
+}
 
 export const upstreamSeconds = new client.Histogram({
   name: 'tollgate_upstream_seconds',

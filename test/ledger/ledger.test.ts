@@ -515,6 +515,50 @@ describe('the ledger (in process, migrated database)', () => {
       });
     });
 
+    it('a hold keeps its abandoned record only while it is open, however it closes', async () => {
+      const tenant = await t.tenant({ period: 'DAILY', limitUsd: '10' });
+      const held = Object.fromEntries(
+        await Promise.all(
+          ['lone', 'pairA', 'pairB', 'done', 'released', 'dead', 'open'].map(
+            async (name) => [name, await hold(tenant, name, '0.1')] as const,
+          ),
+        ),
+      );
+      const templateOf = async (name: string) => {
+        const [row] = (await t.db.query(
+          `SELECT status, usage IS NOT NULL AS kept FROM reservations WHERE id = $1`,
+          [held[name]!.id],
+        )) as { status: string; kept: boolean }[];
+        return row;
+      };
+      expect(await templateOf('lone')).toEqual({ status: 'ACTIVE', kept: true });
+      const settle = (name: string, extra: Record<string, unknown> = {}) => ({
+        op: 'settle' as const,
+        reservation: held[name]!.id,
+        usage: usageRow(tenant, name, parseUsd('0.05')),
+        ...extra,
+      });
+      const batch = (items: unknown[]) =>
+        t.db.query(`SELECT tollgate_ledger_batch($1::jsonb)`, [JSON.stringify(items)]);
+      await batch([settle('lone')]); // tollgate_settle_lone
+      await batch([settle('pairA'), settle('pairB')]); // tollgate_settle_many
+      await batch([settle('done', { done: { project: tenant.projectId, request: 'done', response: {} } })]); // tollgate_settle
+      await t.reservations.releaseHold(held.released!, null); // tollgate_release
+      await expire(held.dead!.id);
+      expect(await t.reservations.sweepExpiredHolds()).toMatchObject({ abandoned: 1 });
+      for (const [name, status] of [
+        ['lone', 'SETTLED'],
+        ['pairA', 'SETTLED'],
+        ['pairB', 'SETTLED'],
+        ['done', 'SETTLED'],
+        ['released', 'RELEASED'],
+        ['dead', 'ABANDONED'],
+      ]) {
+        expect({ name, ...(await templateOf(name!)) }).toEqual({ name, status, kept: false });
+      }
+      expect(await templateOf('open')).toEqual({ status: 'ACTIVE', kept: true });
+    });
+
     it('are released instead when the operator chose release, and a late settle is still charged', async () => {
       const releasing = await InProcess.start({ chargeAbandoned: false });
       try {

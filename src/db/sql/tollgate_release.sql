@@ -11,7 +11,7 @@ DECLARE
   v_usage jsonb;
 BEGIN
   IF p->>'reservation' IS NOT NULL THEN
-    UPDATE reservations SET status = 'RELEASED', closed_at = now()
+    UPDATE reservations SET status = 'RELEASED', closed_at = now(), usage = NULL
      WHERE id = (p->>'reservation')::uuid AND status = 'ACTIVE'
     RETURNING holds, amount INTO v_holds, v_amount;
     IF FOUND THEN

@@ -34,7 +34,7 @@ BEGIN
         (SELECT jsonb_build_object('id', u.id, 'created_at', u.created_at) FROM usage_records u
           WHERE u.id = (v_row->>'id')::uuid));
     END IF;
-    UPDATE reservations SET status = 'SETTLED', closed_at = now() WHERE id = v_reservation;
+    UPDATE reservations SET status = 'SETTLED', closed_at = now(), usage = NULL WHERE id = v_reservation;
   END IF;
   -- A retry that supersedes locks every counter it will change (its own holds and the dead calls')
   -- before it touches a placeholder record: the dead call's own late settle, if it comes, holds

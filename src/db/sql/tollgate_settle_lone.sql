@@ -21,7 +21,7 @@ BEGIN
   END IF;
   -- The reservation closed (locked first, as in every ledger function), then its counters locked in
   -- (budget, start) order.
-  UPDATE reservations r SET status = 'SETTLED', closed_at = now()
+  UPDATE reservations r SET status = 'SETTLED', closed_at = now(), usage = NULL
    WHERE r.id = (p->>'reservation')::uuid AND r.status = 'ACTIVE'
   RETURNING r.holds, r.amount INTO v_holds, v_amount;
   IF NOT FOUND THEN

@@ -27,7 +27,7 @@ BEGIN
     SELECT x.n, x.j, (x.j->>'reservation')::uuid AS rid
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(j, n)
   ), closed AS (
-    UPDATE reservations r SET status = 'SETTLED', closed_at = now()
+    UPDATE reservations r SET status = 'SETTLED', closed_at = now(), usage = NULL
      WHERE r.id = ANY(v_ids)
     RETURNING r.id, r.holds, r.amount
   ), deltas AS (

@@ -29,14 +29,14 @@ BEGIN
     v_projects := v_projects || v_res.project_id;
     IF p_charge AND v_res.usage IS NOT NULL THEN
       v_abandoned := v_abandoned + 1;
-      UPDATE reservations SET status = 'ABANDONED', closed_at = now() WHERE id = v_res.id;
+      UPDATE reservations SET status = 'ABANDONED', closed_at = now(), usage = NULL WHERE id = v_res.id;
       PERFORM tollgate_insert_usage(v_res.usage || jsonb_build_object(
         'cost', v_res.amount::text, 'outcome', 'ABANDONED', 'reservation_id', v_res.id, 'error_code', 'ABANDONED'));
       v_deltas := v_deltas || tollgate_hold_deltas(v_res.holds, v_res.amount, v_res.amount,
         (v_res.usage->>'prompt_tokens')::bigint, (v_res.usage->>'completion_tokens')::bigint, 1);
     ELSE
       v_released := v_released + 1;
-      UPDATE reservations SET status = 'RELEASED', closed_at = now() WHERE id = v_res.id;
+      UPDATE reservations SET status = 'RELEASED', closed_at = now(), usage = NULL WHERE id = v_res.id;
       v_deltas := v_deltas || tollgate_hold_deltas(v_res.holds, v_res.amount, 0, 0, 0, 0);
     END IF;
   END LOOP;

@@ -69,9 +69,8 @@ export class AlertService {
    * transaction writes the alerts and their webhook outbox rows. Returns the alerts created.
    */
   async fire(projectId: string, counters: BudgetCounterState[], now: Date, added?: Pico): Promise<Alert[]> {
-    const due = counters
-      .flatMap((counter) => this.rules(counter, now, added))
-      .filter((candidate) => !this.fired.has(`${projectId}:${candidate.dedupeKey}`));
+    const known = (dedupeKey: string) => this.fired.has(`${projectId}:${dedupeKey}`);
+    const due = counters.flatMap((counter) => this.rules(counter, now, known, added));
     if (due.length === 0) return [];
     const created = await this.db.transaction(async (em) => {
       const made: Alert[] = [];
@@ -179,18 +178,29 @@ export class AlertService {
    * that this very settle crossed count: exactly one settle crosses each (they are serialized by
    * the counter's lock), so its snapshot is the crossing one, even with settles racing on other
    * instances. Marks passed without a crossing (a limit lowered, a threshold added) are the sweep's.
+   * A mark whose alert is `known` to exist is left out before anything is built for it: a projected
+   * overrun stays due on every settle of its window once it is.
    */
-  private rules(counter: BudgetCounterState, now: Date, added?: Pico): NewAlert[] {
+  private rules(
+    counter: BudgetCounterState,
+    now: Date,
+    known: (dedupeKey: string) => boolean,
+    added?: Pico,
+  ): NewAlert[] {
     const { budget, spent } = counter;
     const reached = (mark: Pico) =>
       spent > 0n && spent >= mark && (added === undefined || spent - added < mark);
     const limit = budget.limit;
-    const projection = project(spent, { start: budget.periodStart, end: budget.periodEnd }, now);
+    const period = budget.periodStart.toISOString();
+    const dedupeKeyOf = (key: string) => `${budget.id}:${period}:${key}`;
     type Due = Pick<NewAlert, 'type' | 'severity' | 'threshold'> & { key: string; message: () => string };
     const due: Due[] = [];
+    const add = (alert: Due) => {
+      if (!known(dedupeKeyOf(alert.key))) due.push(alert);
+    };
     for (const threshold of budget.thresholds) {
       if (!reached(fractionOf(limit, threshold))) continue;
-      due.push({
+      add({
         type: 'BUDGET_THRESHOLD',
         severity: severityOf(threshold),
         threshold,
@@ -201,7 +211,7 @@ export class AlertService {
     }
     if (reached(limit)) {
       const type = budget.period === 'DAILY' ? 'DAILY_BUDGET_EXCEEDED' : 'MONTHLY_BUDGET_EXCEEDED';
-      due.push({
+      add({
         type,
         severity: 'CRITICAL',
         threshold: 1,
@@ -209,17 +219,20 @@ export class AlertService {
         message: () => `${budget.period} budget exhausted ($${formatUsd(spent)} of $${formatUsd(limit)})`,
       });
     }
-    if (projection.projected > limit) {
-      due.push({
+    let projection: Pico | undefined; // (worked out only when something needs it)
+    const projected = () =>
+      (projection ??= project(spent, { start: budget.periodStart, end: budget.periodEnd }, now).projected);
+    if (!known(dedupeKeyOf('PROJECTED_OVERRUN')) && projected() > limit) {
+      add({
         type: 'PROJECTED_OVERRUN',
         severity: 'WARNING',
         threshold: null,
         key: 'PROJECTED_OVERRUN',
         message: () =>
-          `${budget.period} spend projected at $${formatUsd(projection.projected)} against a limit of $${formatUsd(limit)}`,
+          `${budget.period} spend projected at $${formatUsd(projected())} against a limit of $${formatUsd(limit)}`,
       });
     }
-    // Most settles cross nothing: the snapshot (money formatted as text) is built only for an alert.
+    // Most settles cross nothing new: the snapshot (money formatted as text) is built only for an alert.
     if (due.length === 0) return [];
     const utilization = ratio(spent, limit);
     const snapshot: BudgetSnapshot = {
@@ -227,20 +240,19 @@ export class AlertService {
       reserved: formatUsd(counter.reserved),
       limit: formatUsd(limit),
       remaining: formatUsd(maxPico(limit - spent - counter.reserved, 0n)),
-      projected: formatUsd(projection.projected),
+      projected: formatUsd(projected()),
       utilization,
       promptTokens: counter.promptTokens,
       completionTokens: counter.completionTokens,
       requests: counter.requests,
     };
-    const period = budget.periodStart.toISOString();
     return due.map(({ key, message, ...alert }) => ({
       ...alert,
       budgetId: budget.id,
       periodStart: budget.periodStart,
       utilization,
       snapshot,
-      dedupeKey: `${budget.id}:${period}:${key}`,
+      dedupeKey: dedupeKeyOf(key),
       message: message(),
     }));
   }

@@ -18,7 +18,9 @@ export interface ReservationHold {
 
 /** The worst-case cost of one call in flight, held on every budget that applies until settle or release. */
 @Entity('reservations')
-@Index(['status', 'expiresAt'])
+// Only the holds still open: the sweeper looks for them by expiry, and a closed one leaves the
+// index instead of adding a second entry as its settle rewrites it.
+@Index('IDX_reservations_active_expiry', ['expiresAt'], { where: "status = 'ACTIVE'" })
 export class Reservation {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -38,7 +40,10 @@ export class Reservation {
   @Column({ type: 'jsonb' })
   holds!: ReservationHold[];
 
-  /** The usage record to write if the hold is abandoned (columns as in usage_records; cost is the amount). */
+  /**
+   * The usage record to write if the hold is abandoned (columns as in usage_records; cost is the
+   * amount). Cleared as the hold closes: nothing reads it after, and a settle rewrites the row.
+   */
   @Column({ type: 'jsonb', nullable: true })
   usage!: Record<string, unknown> | null;
 

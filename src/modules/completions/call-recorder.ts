@@ -6,8 +6,7 @@ import type { Logger } from '../../shared/logger';
 import { formatUsd, ratio, type Pico } from '../../shared/money';
 import {
   addedSeconds,
-  budgetLabel,
-  budgetUtilization,
+  noteBudgetUtilization,
   modelLabel,
   spendUsdTotal,
   tokensTotal,
@@ -229,10 +228,7 @@ export class CallRecorder {
   ): Promise<void> {
     for (const counter of recorded.counters) {
       const { budget } = counter;
-      budgetUtilization.set(
-        { budget: budgetLabel.of(budget.id), period: budget.period },
-        ratio(counter.spent + counter.reserved, budget.limit),
-      );
+      noteBudgetUtilization(budget.id, budget.period, ratio(counter.spent + counter.reserved, budget.limit));
     }
     const alerts = await this.d.alerts.fire(ctx.who.projectId, recorded.counters, new Date(), cost);
     if (held.hold.id !== null && cost > held.hold.amount) {
