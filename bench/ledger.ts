@@ -52,6 +52,8 @@ export interface LedgerView {
    * "idle" (a pooled connection with nothing to do). Postgres only; empty on embedded.
    */
   backendStates(): Promise<string[]>;
+  /** Bytes of WAL the server has written so far, all databases together (Postgres only). */
+  walBytes(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -121,6 +123,13 @@ export async function postgresLedger(url: string, database: string, projectId: s
         deleted: Number(row.deleted),
         returned: Number(row.returned),
       };
+    },
+    async walBytes() {
+      const row = await one<{ bytes: number }>(
+        `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8 AS bytes`,
+        [],
+      );
+      return row.bytes;
     },
     async backendPids(other?: string) {
       const { rows } = await client.query<{ pid: number }>(
@@ -201,6 +210,7 @@ export function graphqlLedger(gql: Gql, adminKey: string): LedgerView {
     dbStats: async () => undefined,
     backendPids: async () => [],
     backendStates: async () => [],
+    walBytes: async () => undefined,
     close: async () => undefined,
   };
 }

@@ -41,6 +41,11 @@ export interface ScenarioRow {
   dbBackends: Record<string, number> | undefined;
   /** Tollgate's garbage collections during the scenario (Tollgate rows). */
   gc: GcDelta | undefined;
+  /**
+   * WAL the Postgres server wrote during the scenario (Tollgate and floor rows, Postgres only). It
+   * counts every database, but only the row's target is under load meanwhile.
+   */
+  walBytes: number | undefined;
 }
 
 export interface Report {
@@ -346,6 +351,17 @@ export function formatBackends(rows: ScenarioRow[]): string[] {
     });
   return lines.length
     ? ['Postgres backends of the bench database (average over 50 ms samples):', ...lines]
+    : [];
+}
+
+/** What each row's calls made Postgres write: WAL bytes per answered call (records, indexes, commits, full pages). */
+export function formatWal(rows: ScenarioRow[]): string[] {
+  const measured = rows.filter((r) => r.walBytes !== undefined && r.ok > 0);
+  return measured.length
+    ? [
+        'Postgres WAL per answered call (the whole server, while only that row ran):',
+        '  ' + measured.map((r) => `${r.name} ${Math.round(r.walBytes! / r.ok)} B`).join(', '),
+      ]
     : [];
 }
 

@@ -59,6 +59,7 @@ export function sumSlices(slices: Slice[]): ScenarioRow {
     maxSendLagMs: max((r) => r.maxSendLagMs),
     unsent: sum((r) => r.unsent),
     dbBackends: first.row.dbBackends && backends,
+    walBytes: sum((r) => r.walBytes),
     gc: first.row.gc && {
       minor: gcRows.reduce((a, g) => a + g.minor, 0),
       minorMs: gcRows.reduce((a, g) => a + g.minorMs, 0),

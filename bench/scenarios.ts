@@ -119,6 +119,7 @@ export async function runScenario(
           ? env.peer!.pid
           : env.tollgate.pid;
   const gcBefore = isTollgate ? await gcCounts(env.tollgate.origin) : undefined;
+  const walBefore = usesDb ? await env.ledger.walBytes() : undefined;
   const watches = {
     tollgate: new ProcWatch([gateway]),
     upstream: new ProcWatch([env.upstream.pid]),
@@ -155,6 +156,7 @@ export async function runScenario(
   const used = finish();
   const gc = isTollgate ? gcDelta(gcBefore, await gcCounts(env.tollgate.origin)) : undefined;
   const rows = isTollgate ? (await env.ledger.usageCount()) - rowsBefore : undefined;
+  const walAfter = walBefore === undefined ? undefined : await env.ledger.walBytes();
   const row: ScenarioRow = {
     name: s.name,
     target: s.target,
@@ -178,6 +180,7 @@ export async function runScenario(
     unsent: load.unsent,
     dbBackends: await used.backends,
     gc,
+    walBytes: walBefore === undefined || walAfter === undefined ? undefined : walAfter - walBefore,
   };
   return { load, row };
 }

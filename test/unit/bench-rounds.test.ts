@@ -40,6 +40,7 @@ function row(
       msPerBatch: reqPerS / 100,
       knownOperations: responses,
     },
+    walBytes: responses * 100,
     ...extra,
   };
 }
@@ -54,6 +55,7 @@ describe("the bench's rounds: a scenario's slices summed into one row", () => {
     expect(summed.reqPerS).toBe(625);
     expect(summed.responses).toBe(2500);
     expect(summed.rows).toBe(2500);
+    expect(summed.walBytes).toBe(250_000);
     expect(summed.tollgate).toEqual({ cpuPct: 50, rssMaxMb: 80 });
     expect(summed.latencyMs).toEqual({ p50: 4, p95: 7, p99: 7, max: 7 });
     expect(summed.firstError).toBe('boom');
