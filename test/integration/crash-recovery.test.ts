@@ -43,7 +43,7 @@ describe('what a dead instance leaves behind (in process)', () => {
       apiKeyId: client.id,
       requestId: 'lost-alert',
       amount: 600_000_000_000n,
-      abandoned: abandonedRow(tenant, 'lost-alert'),
+      abandoned: abandonedRow(),
     });
     const settled = await t.reservations.recordUsage(hold, usageRow(tenant, 'lost-alert', 600_000_000_000n));
     expect(settled.counters[0]!.spent).toBe(600_000_000_000n);
@@ -132,7 +132,7 @@ describe('what a dead instance leaves behind (in process)', () => {
       apiKeyId: client.id,
       requestId,
       amount: parseUsd('0.2'),
-      abandoned: abandonedRow({ projectId, keyId: client.id }, requestId, { prompt: 10, completion: 50 }),
+      abandoned: abandonedRow({ prompt: 10, completion: 50 }),
     });
     await t.db.query(
       `INSERT INTO idempotency_records (project_id, request_id, status, request_hash, lease_until, expires_at)

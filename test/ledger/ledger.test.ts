@@ -28,7 +28,7 @@ describe('the ledger (in process, migrated database)', () => {
         apiKeyId: tenant.keyId,
         requestId,
         amount: parseUsd(usd),
-        abandoned: abandonedRow(tenant, requestId),
+        abandoned: abandonedRow(),
       },
       now,
     );
@@ -76,7 +76,7 @@ describe('the ledger (in process, migrated database)', () => {
               budgets: [budget],
               starts: [w!.period_start.toISOString()],
               limits: [b!.lim],
-              usage: abandonedRow(tenant, 'direct'),
+              usage: abandonedRow(),
             }),
           ])
           .then((rows: { r: Record<string, unknown> }[]) => rows[0]!.r);
@@ -201,7 +201,7 @@ describe('the ledger (in process, migrated database)', () => {
         expect(r.holds).toEqual(
           starts.map((s) => ({ budgetId: s.budget_id, periodStart: s.start, amount: usd })),
         );
-        expect(r.usage).toEqual(abandonedRow(tenant, r.request_id));
+        expect(r.usage).toEqual(abandonedRow());
         expect([r.api_key_id, r.live]).toEqual([tenant.keyId, true]);
       }
     });
@@ -332,7 +332,7 @@ describe('the ledger (in process, migrated database)', () => {
       expect(written).toEqual({
         amount: '0.500000000000',
         holds: general!.holds.map((h) => ({ ...h, amount: '0.5' })),
-        usage: abandonedRow(tenant, 'a'),
+        usage: abandonedRow(),
       });
       // a window with no counter yet (the first call of a period): declined, nothing made or locked
       const before = [await counters(), await reservations()];
@@ -431,7 +431,7 @@ describe('the ledger (in process, migrated database)', () => {
           apiKeyId: tenant.keyId,
           requestId: name,
           amount: micro(call.cost),
-          abandoned: abandonedRow(tenant, name),
+          abandoned: abandonedRow(),
         },
         new Date(call.at),
       );
@@ -489,6 +489,43 @@ describe('the ledger (in process, migrated database)', () => {
       await expire(dead.id);
       await expire(late.id);
       expect(await t.reservations.sweepExpiredHolds()).toMatchObject({ abandoned: 2, released: 0 });
+      // The placeholder: the reservation's call, its charge, what the call knew when it reserved.
+      const [placeholder] = (await t.db.query(
+        `SELECT project_id, api_key_id, request_id, reservation_id, kind, model_requested, model_served, provider,
+                route_tier, prompt_tokens, completion_tokens, total_tokens, cached_prompt_tokens, cache_write_tokens,
+                reasoning_tokens, cost::text, cache_savings::text, priced, price_note, gateway_latency_ms,
+                upstream_latency_ms, attempts, fallbacks, downgraded, outcome, error_code
+           FROM usage_records WHERE reservation_id = $1`,
+        [dead.id],
+      )) as Record<string, unknown>[];
+      expect(placeholder).toEqual({
+        project_id: tenant.projectId,
+        api_key_id: tenant.keyId,
+        request_id: 'dead',
+        reservation_id: dead.id,
+        kind: 'CHAT',
+        model_requested: 'deepseek-chat',
+        model_served: 'deepseek-chat',
+        provider: 'upstream',
+        route_tier: null,
+        prompt_tokens: 100,
+        completion_tokens: 50,
+        total_tokens: 150,
+        cached_prompt_tokens: 0,
+        cache_write_tokens: 0,
+        reasoning_tokens: 0,
+        cost: '0.400000000000',
+        cache_savings: '0.000000000000',
+        priced: true,
+        price_note: 'abandoned: charged its reservation (the call died before it settled)',
+        gateway_latency_ms: 0,
+        upstream_latency_ms: 0,
+        attempts: 0,
+        fallbacks: [],
+        downgraded: false,
+        outcome: 'ABANDONED',
+        error_code: 'ABANDONED',
+      });
       // The ledger over-counts (the worst case), never under-counts: both holds are now spend.
       expect(await t.books(tenant.projectId, budget)).toMatchObject({
         spent: '0.700000000000',
@@ -569,7 +606,7 @@ describe('the ledger (in process, migrated database)', () => {
           apiKeyId: tenant.keyId,
           requestId: 'slow',
           amount: parseUsd('0.3'),
-          abandoned: abandonedRow(tenant, 'slow'),
+          abandoned: abandonedRow(),
         });
         await releasing.db.query(
           `UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = $1`,
@@ -727,7 +764,7 @@ describe('the ledger (in process, migrated database)', () => {
           apiKeyId: tenant.keyId,
           requestId: 'long',
           amount: parseUsd('0.5'),
-          abandoned: abandonedRow(tenant, 'long'),
+          abandoned: abandonedRow(),
         });
         const stop = short.reservations.keepAlive(long);
         for (let i = 0; i < 5; i++) {
@@ -1000,7 +1037,7 @@ describe('the ledger (in process, migrated database)', () => {
               apiKeyId: tenant.keyId,
               requestId: id,
               amount: parseUsd('0.1'),
-              abandoned: abandonedRow(tenant, id),
+              abandoned: abandonedRow(),
             });
           await reserve('warm');
           const blocker = quick.db.createQueryRunner();
@@ -1071,7 +1108,7 @@ async function reserveItem(
     budgets: first.budgets.map((b) => b.id),
     starts: first.budgets.map((b) => b.periodStart.toISOString()),
     limits: rows.map((r) => r.lim),
-    usage: abandonedRow(tenant, requestId),
+    usage: abandonedRow(),
   };
 }
 
@@ -1093,7 +1130,7 @@ function unbudgetedItem(tenant: { projectId: string; keyId: string }) {
     amount: '0.1',
     ttlMs: 60_000,
     signature: '',
-    usage: abandonedRow(tenant, 'free'),
+    usage: abandonedRow(),
   };
 }
 

@@ -68,7 +68,7 @@ describe('usage rollups and partitions (in process, migrated database)', () => {
           apiKeyId: who.keyId,
           requestId,
           amount: parseUsd(usd),
-          abandoned: abandonedRow(who, requestId),
+          abandoned: abandonedRow(),
         });
 
       // answered calls, with every token class, a route tier and an embedding

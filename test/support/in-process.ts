@@ -278,30 +278,10 @@ export function usageRow(
 ): UsageRow {
   return {
     id: crypto.randomUUID(),
-    ...abandonedRow(tenant, requestId, tokens),
-    cost: formatUsd(cost),
-    outcome: 'SUCCESS',
-    error_code: null,
-  };
-}
-
-/** What a reservation keeps to write if its call is abandoned. */
-export function abandonedRow(
-  tenant: { projectId: string; keyId: string },
-  requestId: string,
-  tokens = { prompt: 100, completion: 50 },
-): AbandonedRow {
-  return {
     project_id: tenant.projectId,
     api_key_id: tenant.keyId,
     request_id: requestId,
-    kind: 'CHAT',
-    model_requested: 'deepseek-chat',
-    model_served: 'deepseek-chat',
-    provider: 'upstream',
-    route_tier: null,
-    prompt_tokens: tokens.prompt,
-    completion_tokens: tokens.completion,
+    ...abandonedRow(tokens),
     total_tokens: tokens.prompt + tokens.completion,
     cached_prompt_tokens: 0,
     cache_write_tokens: 0,
@@ -312,7 +292,23 @@ export function abandonedRow(
     gateway_latency_ms: 1,
     upstream_latency_ms: 1,
     attempts: 1,
-    fallbacks: [],
     downgraded: false,
+    cost: formatUsd(cost),
+    outcome: 'SUCCESS',
+    error_code: null,
+  };
+}
+
+/** What a reservation keeps to write if its call is abandoned (what the call knows when it reserves). */
+export function abandonedRow(tokens = { prompt: 100, completion: 50 }): AbandonedRow {
+  return {
+    kind: 'CHAT',
+    model_requested: 'deepseek-chat',
+    model_served: 'deepseek-chat',
+    provider: 'upstream',
+    route_tier: null,
+    prompt_tokens: tokens.prompt,
+    completion_tokens: tokens.completion,
+    fallbacks: [],
   };
 }

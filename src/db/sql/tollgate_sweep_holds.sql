@@ -20,7 +20,7 @@ DECLARE
   v_released integer := 0;
 BEGIN
   FOR v_res IN
-    SELECT r.id, r.project_id, r.amount, r.holds, r.usage FROM reservations r
+    SELECT r.id, r.project_id, r.api_key_id, r.request_id, r.amount, r.holds, r.usage FROM reservations r
      WHERE r.status = 'ACTIVE'
        AND CASE WHEN p_request IS NULL THEN r.expires_at < now()
                 ELSE r.project_id = p_project AND r.request_id = p_request END
@@ -30,8 +30,18 @@ BEGIN
     IF p_charge AND v_res.usage IS NOT NULL THEN
       v_abandoned := v_abandoned + 1;
       UPDATE reservations SET status = 'ABANDONED', closed_at = now(), usage = NULL WHERE id = v_res.id;
-      PERFORM tollgate_insert_usage(v_res.usage || jsonb_build_object(
-        'cost', v_res.amount::text, 'outcome', 'ABANDONED', 'reservation_id', v_res.id, 'error_code', 'ABANDONED'));
+      -- The record: what every abandoned one says, then what the call knew when it reserved (a hold
+      -- made before that was kept apart carries the whole record: the same values), then its charge.
+      PERFORM tollgate_insert_usage(
+        jsonb_build_object(
+          'project_id', v_res.project_id, 'api_key_id', v_res.api_key_id, 'request_id', v_res.request_id,
+          'total_tokens', (v_res.usage->>'prompt_tokens')::bigint + (v_res.usage->>'completion_tokens')::bigint,
+          'cached_prompt_tokens', 0, 'cache_write_tokens', 0, 'reasoning_tokens', 0, 'cache_savings', '0',
+          'priced', true, 'price_note', 'abandoned: charged its reservation (the call died before it settled)',
+          'gateway_latency_ms', 0, 'upstream_latency_ms', 0, 'attempts', 0, 'downgraded', false)
+        || v_res.usage
+        || jsonb_build_object('cost', v_res.amount::text, 'outcome', 'ABANDONED', 'reservation_id', v_res.id,
+                              'error_code', 'ABANDONED'));
       v_deltas := v_deltas || tollgate_hold_deltas(v_res.holds, v_res.amount, v_res.amount,
         (v_res.usage->>'prompt_tokens')::bigint, (v_res.usage->>'completion_tokens')::bigint, 1);
     ELSE

@@ -38,11 +38,23 @@ export interface UsageRow {
 }
 
 /**
- * What a reservation keeps to write if its call is abandoned (the sweeper adds the cost, the
- * outcome and the reservation): the row of the call as far as it is known when it reserves, with
- * the tokens it reserved for.
+ * What a reservation keeps to write if its call is abandoned: what is known of the call when it
+ * reserves, with the tokens it reserved for, and nothing the reservation holds anyway. The sweeper
+ * (tollgate_sweep_holds) makes the record of it, of the reservation (project, key, request, its
+ * amount as the cost) and of what every abandoned record says (no cache or reasoning tokens, no
+ * latency, no attempt, the price note).
  */
-export type AbandonedRow = Omit<UsageRow, 'id' | 'cost' | 'outcome' | 'error_code'>;
+export type AbandonedRow = Pick<
+  UsageRow,
+  | 'kind'
+  | 'model_requested'
+  | 'model_served'
+  | 'provider'
+  | 'route_tier'
+  | 'prompt_tokens'
+  | 'completion_tokens'
+  | 'fallbacks'
+>;
 
 export interface ReserveItem {
   op: 'reserve';

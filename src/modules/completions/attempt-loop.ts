@@ -160,9 +160,6 @@ export class AttemptLoop {
       requestId: ctx.requestId,
       amount,
       abandoned: {
-        project_id: ctx.who.projectId,
-        api_key_id: ctx.who.keyId,
-        request_id: ctx.requestId,
         kind: ctx.req.kind,
         model_requested: ctx.req.model,
         model_served: model.name,
@@ -170,18 +167,7 @@ export class AttemptLoop {
         route_tier: ctx.tier,
         prompt_tokens: prompt,
         completion_tokens: completion,
-        total_tokens: prompt + completion,
-        cached_prompt_tokens: 0,
-        cache_write_tokens: 0,
-        reasoning_tokens: 0,
-        cache_savings: '0',
-        priced: true,
-        price_note: 'abandoned: charged its reservation (the call died before it settled)',
-        gateway_latency_ms: 0,
-        upstream_latency_ms: 0,
-        attempts: 0,
         fallbacks: [...ctx.fallbacks],
-        downgraded: false,
       },
     };
   }
