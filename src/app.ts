@@ -201,7 +201,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const db = createDataSource(url, embedded ? 1 : config.dbPoolSize, embedded ? ledgerPool : undefined);
   try {
     await db.initialize();
-    await migrate(db, embedded === undefined);
+    await migrate(db, embedded === undefined, log);
   } catch (error) {
     if (db.isInitialized) await db.destroy();
     else await ledgerPool.end();

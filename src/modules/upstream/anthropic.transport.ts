@@ -7,7 +7,7 @@ import { toOpenAiCompletion } from '../anthropic/response-translate';
 import { TranslationError } from '../anthropic/translation-error';
 import { NATIVE_EVENTS, type WithNativeEvents } from '../../shared/native-request';
 import { ChunkAssembler, replyOf } from './chat-answer';
-import { errorField, postJson, toNetworkError } from './http-post';
+import { errorField, postJson, postJsonStream, toNetworkError, type JsonPost } from './http-post';
 import { sseEvents } from './sse';
 import {
   UpstreamHttpError,
@@ -178,8 +178,7 @@ export class HttpAnthropicWire implements AnthropicWire {
   ) {}
 
   async message(call: AnthropicCall): Promise<unknown> {
-    const response = await this.post(call, false);
-    const text = await response.text();
+    const text = await postJson(this.post(call));
     try {
       return JSON.parse(text);
     } catch {
@@ -188,9 +187,9 @@ export class HttpAnthropicWire implements AnthropicWire {
   }
 
   async *events(call: AnthropicCall): AsyncIterable<unknown> {
-    const response = await this.post(call, true);
+    const body = await postJsonStream(this.post(call));
     try {
-      for await (const { data } of sseEvents(response.body)) {
+      for await (const { data } of sseEvents(body)) {
         let event: unknown;
         try {
           event = JSON.parse(data);
@@ -205,17 +204,16 @@ export class HttpAnthropicWire implements AnthropicWire {
     }
   }
 
-  private post(call: AnthropicCall, streaming: boolean) {
-    return postJson({
+  private post(call: AnthropicCall): JsonPost {
+    return {
       dispatcher: this.dispatcher,
       url: `${this.baseUrl}/v1/messages`,
       headers: { ...call.headers, ...(call.apiKey ? { 'x-api-key': call.apiKey } : {}) },
       payload: call.body,
       signal: call.signal,
       timeoutMs: this.timeoutMs,
-      streaming,
       errorBody,
-    });
+    };
   }
 }
 

@@ -9,29 +9,112 @@ export interface JsonPost {
   headers: Record<string, string>;
   payload: Record<string, unknown>;
   signal: AbortSignal | undefined;
+  /** A whole answer must come within it; a stream may take longer, but no gap in it may. */
   timeoutMs: number;
-  /** A stream may take longer than the timeout; no gap in it may. */
-  streaming: boolean;
   /** Reads the upstream's reason from an error body, in its wire's shape. */
   errorBody: (text: string) => UpstreamErrorBody | undefined;
 }
 
-export interface PostedResponse {
-  body: AsyncIterable<Uint8Array>;
-  text: () => Promise<string>;
+/**
+ * POSTs a JSON body and reads the whole answer, which must come within the timeout (reading it
+ * included); an HTTP error is thrown with the upstream's reason and Retry-After.
+ *
+ * Straight on the dispatcher, with a handler that gathers the body: undici's `request` would make
+ * a readable stream of it, and the deadline would need an abort controller of its own, for every
+ * call. Its timeouts tick coarsely (up to half a second late), so the whole answer's is a timer
+ * here, cleared once the answer is in; aborting (the deadline, or `signal`) fails the call with
+ * the abort's reason, as `request` does.
+ */
+export function postJson(post: JsonPost): Promise<string> {
+  if (post.signal?.aborted) return Promise.reject(toNetworkError(post.signal.reason));
+  return new Promise<string>((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let stopped: Error | undefined; // (an abort before the request started: given to it when it does)
+    let status = 0;
+    let headers: Record<string, string | string[] | undefined> = {};
+    const chunks: Buffer[] = [];
+    const stop = (reason: Error) => {
+      if (controller) controller.abort(reason);
+      else stopped ??= reason;
+    };
+    const timer = setTimeout(
+      () => stop(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      post.timeoutMs,
+    );
+    const follow = () => stop(post.signal!.reason as Error);
+    post.signal?.addEventListener('abort', follow, { once: true });
+    const finish = () => {
+      clearTimeout(timer);
+      post.signal?.removeEventListener('abort', follow);
+    };
+    const fail = (error: unknown) => {
+      finish();
+      reject(toNetworkError(error));
+    };
+    let url: URL;
+    try {
+      url = new URL(post.url);
+    } catch (error) {
+      return fail(error);
+    }
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(started) {
+        controller = started;
+        if (stopped) started.abort(stopped);
+      },
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        status = statusCode;
+        headers = responseHeaders;
+      },
+      onResponseData(_controller, chunk) {
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        finish();
+        const text = utf8(Buffer.concat(chunks));
+        if (status < 400) return resolve(text);
+        reject(
+          new UpstreamHttpError(
+            status,
+            parseRetryAfter(headers),
+            `upstream answered ${status}: ${text.slice(0, 200)}`,
+            post.errorBody(text),
+          ),
+        );
+      },
+      onResponseError: (_controller, error) => fail(error),
+    };
+    try {
+      post.dispatcher.dispatch(
+        {
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...post.headers },
+          body: JSON.stringify(post.payload),
+          headersTimeout: post.timeoutMs,
+          bodyTimeout: post.timeoutMs,
+        },
+        handler,
+      );
+    } catch (error) {
+      // (undici's own dispatchers report what they refuse through the handler; another may throw)
+      fail(error);
+    }
+  });
+}
+
+/** UTF-8 text, without a byte-order mark (as fetch's and undici's text() read a body). */
+function utf8(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /**
- * POSTs a JSON body; an HTTP error is thrown with the upstream's reason and Retry-After. A whole
- * answer must come within the timeout (reading it included); a stream may take longer, but no gap
- * in it may.
+ * POSTs a JSON body and answers the event stream as it comes: it may take longer than the
+ * timeout, but no gap in it may. An HTTP error is thrown with the upstream's reason and Retry-After.
  */
-export async function postJson(post: JsonPost): Promise<PostedResponse> {
-  // (undici's own timeouts tick coarsely, up to half a second late: the whole answer's is exact.)
-  // One controller and one timer, cleared once the answer is read: AbortSignal.timeout's timer
-  // would stay pending (and keep its signal) for the whole timeout after every call, and
-  // AbortSignal.any ties its signals together through weak references the GC has to clear.
-  const deadline = post.streaming ? undefined : abortAfter(post.timeoutMs, post.signal);
+export async function postJsonStream(post: JsonPost): Promise<AsyncIterable<Uint8Array>> {
   let response: Awaited<ReturnType<typeof request>>;
   try {
     response = await request(post.url, {
@@ -39,25 +122,20 @@ export async function postJson(post: JsonPost): Promise<PostedResponse> {
       headers: { 'content-type': 'application/json', ...post.headers },
       body: JSON.stringify(post.payload),
       dispatcher: post.dispatcher,
-      signal: deadline?.signal ?? post.signal,
+      signal: post.signal,
       headersTimeout: post.timeoutMs,
       bodyTimeout: post.timeoutMs,
     });
   } catch (error) {
-    deadline?.clear();
     throw toNetworkError(error);
   }
-  const text = async () => {
+  if (response.statusCode >= 400) {
+    let said: string;
     try {
-      return await response.body.text();
+      said = await response.body.text();
     } catch (error) {
       throw toNetworkError(error);
-    } finally {
-      deadline?.clear();
     }
-  };
-  if (response.statusCode >= 400) {
-    const said = await text();
     throw new UpstreamHttpError(
       response.statusCode,
       parseRetryAfter(response.headers),
@@ -65,29 +143,7 @@ export async function postJson(post: JsonPost): Promise<PostedResponse> {
       post.errorBody(said),
     );
   }
-  return { body: response.body, text };
-}
-
-/**
- * A signal aborted after `ms` (with a TimeoutError, as AbortSignal.timeout's) or when `outer` is;
- * `clear` stops the timer and lets go of `outer`.
- */
-function abortAfter(ms: number, outer: AbortSignal | undefined): { signal: AbortSignal; clear: () => void } {
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
-    ms,
-  );
-  const follow = () => controller.abort(outer!.reason);
-  if (outer?.aborted) follow();
-  else outer?.addEventListener('abort', follow, { once: true });
-  return {
-    signal: controller.signal,
-    clear: () => {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', follow);
-    },
-  };
+  return response.body;
 }
 
 export function toNetworkError(error: unknown): UpstreamNetworkError | EgressRefusedError {

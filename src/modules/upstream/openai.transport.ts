@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { errorField, postJson, toNetworkError, type PostedResponse } from './http-post';
+import { errorField, postJson, postJsonStream, toNetworkError, type JsonPost } from './http-post';
 import { ChunkAssembler, readCompletion, readEmbeddings } from './chat-answer';
 import { sseEvents } from './sse';
 import {
@@ -40,14 +40,16 @@ export class OpenAiTransport implements UpstreamTransport {
           ? { stream: false }
           : {}),
     };
-    const response = await this.post('/chat/completions', body, req, apiKey, streaming);
-    if (streaming) return readStream(response.body, req.model, req.onChunk!, req.signal);
-    return readCompletion(await response.text(), req.model);
+    const post = this.post('/chat/completions', body, req, apiKey);
+    if (streaming) return readStream(await postJsonStream(post), req.model, req.onChunk!, req.signal);
+    return readCompletion(await postJson(post), req.model);
   }
 
   async embed(req: UpstreamRequest, apiKey: string | undefined): Promise<UpstreamReply> {
-    const response = await this.post('/embeddings', { ...req.body, model: req.model }, req, apiKey, false);
-    return readEmbeddings(await response.text(), req.model);
+    return readEmbeddings(
+      await postJson(this.post('/embeddings', { ...req.body, model: req.model }, req, apiKey)),
+      req.model,
+    );
   }
 
   private post(
@@ -55,18 +57,16 @@ export class OpenAiTransport implements UpstreamTransport {
     payload: Record<string, unknown>,
     req: UpstreamRequest,
     apiKey: string | undefined,
-    streaming: boolean,
-  ): Promise<PostedResponse> {
-    return postJson({
+  ): JsonPost {
+    return {
       dispatcher: this.dispatcher,
       url: `${this.baseUrl}${path}`,
       headers: { ...req.headers, ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
       payload,
       signal: req.signal,
       timeoutMs: this.timeoutMs,
-      streaming,
       errorBody,
-    });
+    };
   }
 }
 
