@@ -191,8 +191,7 @@ export class AlertService {
     const reached = (mark: Pico) =>
       spent > 0n && spent >= mark && (added === undefined || spent - added < mark);
     const limit = budget.limit;
-    const period = budget.periodStart.toISOString();
-    const dedupeKeyOf = (key: string) => `${budget.id}:${period}:${key}`;
+    const dedupeKeyOf = (key: string) => `${budget.id}:${budget.periodStart.toISOString()}:${key}`;
     type Due = Pick<NewAlert, 'type' | 'severity' | 'threshold'> & { key: string; message: () => string };
     const due: Due[] = [];
     const add = (alert: Due) => {
@@ -219,17 +218,15 @@ export class AlertService {
         message: () => `${budget.period} budget exhausted ($${formatUsd(spent)} of $${formatUsd(limit)})`,
       });
     }
-    let projection: Pico | undefined; // (worked out only when something needs it)
-    const projected = () =>
-      (projection ??= project(spent, { start: budget.periodStart, end: budget.periodEnd }, now).projected);
-    if (!known(dedupeKeyOf('PROJECTED_OVERRUN')) && projected() > limit) {
+    const { projected } = project(spent, { start: budget.periodStart, end: budget.periodEnd }, now);
+    if (projected > limit) {
       add({
         type: 'PROJECTED_OVERRUN',
         severity: 'WARNING',
         threshold: null,
         key: 'PROJECTED_OVERRUN',
         message: () =>
-          `${budget.period} spend projected at $${formatUsd(projected())} against a limit of $${formatUsd(limit)}`,
+          `${budget.period} spend projected at $${formatUsd(projected)} against a limit of $${formatUsd(limit)}`,
       });
     }
     // Most settles cross nothing new: the snapshot (money formatted as text) is built only for an alert.
@@ -240,7 +237,7 @@ export class AlertService {
       reserved: formatUsd(counter.reserved),
       limit: formatUsd(limit),
       remaining: formatUsd(maxPico(limit - spent - counter.reserved, 0n)),
-      projected: formatUsd(projected()),
+      projected: formatUsd(projected),
       utilization,
       promptTokens: counter.promptTokens,
       completionTokens: counter.completionTokens,
