@@ -78,7 +78,8 @@ export const tokensTotal = new client.Counter({
 /** Each budget's utilization as of its last charge here, by label and period: the gauge reads it when scraped. */
 const utilizations = new Map<string, { budget: string; period: string; value: number }>();
 
-export const budgetUtilization = new client.Gauge({
+// (no handle: nothing sets it but its own collect, from noteBudgetUtilization's figures)
+new client.Gauge({
   name: 'tollgate_budget_utilization_ratio',
   help: '(spent + reserved) / limit of each budget in its current window, as of its last charge on this instance',
   labelNames: ['budget', 'period'] as const,
